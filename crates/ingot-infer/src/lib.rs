@@ -1,0 +1,2 @@
+//! ingot-infer: CPU kernels (runtime-dispatched SIMD), quantized matmul and the llama-family forward pass.
+#![deny(missing_docs)]

@@ -1,0 +1,4 @@
+//! ingot-quant: GGML block layouts and quantizers (reference and importance-weighted).
+#![deny(missing_docs)]
+
+pub mod blocks;
