@@ -56,7 +56,12 @@ pub fn smollm2_path() -> PathBuf {
         .status()
         .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
     assert!(status.success(), "{} failed: {status}", script.display());
-    assert!(fetched.is_file(), "{} did not produce {}", script.display(), fetched.display());
+    assert!(
+        fetched.is_file(),
+        "{} did not produce {}",
+        script.display(),
+        fetched.display()
+    );
     fetched
 }
 
@@ -76,7 +81,12 @@ pub fn temp_dir() -> tempfile::TempDir {
 /// Reads a raw little-endian f32 file.
 pub fn read_f32(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    assert_eq!(bytes.len() % 4, 0, "{} is not a whole number of f32", path.display());
+    assert_eq!(
+        bytes.len() % 4,
+        0,
+        "{} is not a whole number of f32",
+        path.display()
+    );
     bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -86,7 +96,12 @@ pub fn read_f32(path: &Path) -> Vec<f32> {
 /// Reads a raw little-endian i32 file.
 pub fn read_i32(path: &Path) -> Vec<i32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    assert_eq!(bytes.len() % 4, 0, "{} is not a whole number of i32", path.display());
+    assert_eq!(
+        bytes.len() % 4,
+        0,
+        "{} is not a whole number of i32",
+        path.display()
+    );
     bytes
         .chunks_exact(4)
         .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -28,7 +28,11 @@ fn golden_block_files_have_the_documented_sizes() {
     assert_eq!(input.len() as usize, ROWS * COLS * 4);
     for &(name, block_bytes, block_elems) in GOLDEN_TYPES {
         let quantized = ROWS * COLS / block_elems * block_bytes;
-        let modes: &[&str] = if name == "q8_k" { &["ref"] } else { &["ref", "imatrix", "noimatrix"] };
+        let modes: &[&str] = if name == "q8_k" {
+            &["ref"]
+        } else {
+            &["ref", "imatrix", "noimatrix"]
+        };
         for mode in modes {
             let path = dir.join(format!("{name}.{mode}.bin"));
             let len = std::fs::metadata(&path)
@@ -37,7 +41,10 @@ fn golden_block_files_have_the_documented_sizes() {
             assert_eq!(len, quantized, "{}", path.display());
         }
         let dequant = dir.join(format!("{name}.ref.dequant.f32"));
-        assert_eq!(std::fs::metadata(&dequant).unwrap().len() as usize, ROWS * COLS * 4);
+        assert_eq!(
+            std::fs::metadata(&dequant).unwrap().len() as usize,
+            ROWS * COLS * 4
+        );
     }
 }
 

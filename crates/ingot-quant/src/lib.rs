@@ -2,3 +2,5 @@
 #![deny(missing_docs)]
 
 pub mod blocks;
+pub mod k_quants;
+pub mod legacy;
