@@ -70,6 +70,21 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4K]) {
     }
 }
 
+/// Quantizes a row with llama.cpp's importance-weighted algorithm
+/// (`quantize_row_q4_K_impl`, what `llama-quantize --imatrix` runs), so files can be
+/// reproduced; [`quantize_row`] with the same weights is at least as accurate.
+///
+/// # Panics
+/// If `x.len() != out.len() * 256` or `weights.len() != x.len()`.
+pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ4K]) {
+    check_row(x.len(), out.len());
+    check_weights(x.len(), Some(weights));
+    for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
+        let w = &weights[bi * QK_K..(bi + 1) * QK_K];
+        *b = pack(&affine6::quantize_ggml_weighted(xb, w, NMAX));
+    }
+}
+
 /// ingot's Q4_K quantizer: with `Some(weights)` it minimises Σ w·(x − x̂)² per block, with
 /// `None` the plain squared error; it starts from ggml's result for the same mode and only
 /// accepts improvements (see [`super::refine`]).

@@ -160,6 +160,20 @@ fn from_state(s: &SymmetricState<16>) -> BlockQ6K {
     pack(f16::from_f32(s.d), &sc, &l)
 }
 
+/// Quantizes a row with llama.cpp's importance-weighted algorithm
+/// (`quantize_row_q6_K_impl`, what `llama-quantize --imatrix` runs), so files can be
+/// reproduced; [`quantize_row`] with the same weights is at least as accurate.
+///
+/// # Panics
+/// If `x.len() != out.len() * 256` or `weights.len() != x.len()`.
+pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ6K]) {
+    check_row(x.len(), out.len());
+    check_weights(x.len(), Some(weights));
+    for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
+        *b = quantize_block_ggml_weighted(xb, &weights[bi * QK_K..(bi + 1) * QK_K]);
+    }
+}
+
 /// ingot's Q6_K quantizer. With `Some(weights)` it minimises Σ w·(x − x̂)² per block; with
 /// `None` the plain squared error. It starts from ggml's result for the same mode (the reference
 /// quantizer, or `quantize_row_q6_K_impl` with weights) and improves it with
