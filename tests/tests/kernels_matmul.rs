@@ -239,6 +239,19 @@ fn shape_errors_are_reported_by_variant() {
             actual: 1
         })
     ));
+    // The API-contract constructor maps GGML types and refuses those without kernels.
+    let g = QMatrix::new(ingot_format::GgmlType::Q4_0, 1, COLS, one_row).unwrap();
+    assert_eq!(g.weight_type(), WeightType::Q4_0);
+    assert!(matches!(
+        QMatrix::new(ingot_format::GgmlType::Q2_K, 1, COLS, one_row),
+        Err(InferError::UnsupportedType { ty: "q2_K" })
+    ));
+    for &t in ingot_format::GgmlType::ALL {
+        if let Some(w) = WeightType::from_ggml(t) {
+            assert_eq!(w.name(), t.name());
+            assert_eq!(w.block_elems(), t.block_size());
+        }
+    }
     // n = 0 is a no-op, not an error.
     matmul(&m, &[], 0, &mut [], &mut scratch).unwrap();
 }

@@ -15,6 +15,7 @@
 
 use bytemuck::Pod;
 use half::{bf16, f16};
+use ingot_format::GgmlType;
 use ingot_quant::blocks::{
     BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0,
     BlockQ8_1, QK, QK_K,
@@ -81,6 +82,25 @@ impl WeightType {
         }
     }
 
+    /// The matmul type of a GGML type, or `None` if there is no kernel for it.
+    pub fn from_ggml(ty: GgmlType) -> Option<WeightType> {
+        Some(match ty {
+            GgmlType::Q8_0 => WeightType::Q8_0,
+            GgmlType::Q4_0 => WeightType::Q4_0,
+            GgmlType::Q4_1 => WeightType::Q4_1,
+            GgmlType::Q5_0 => WeightType::Q5_0,
+            GgmlType::Q5_1 => WeightType::Q5_1,
+            GgmlType::Q4_K => WeightType::Q4K,
+            GgmlType::Q5_K => WeightType::Q5K,
+            GgmlType::Q6_K => WeightType::Q6K,
+            GgmlType::Q8_K => WeightType::Q8K,
+            GgmlType::F16 => WeightType::F16,
+            GgmlType::BF16 => WeightType::BF16,
+            GgmlType::F32 => WeightType::F32,
+            _ => return None,
+        })
+    }
+
     /// Elements per block.
     pub fn block_elems(self) -> usize {
         match self {
@@ -130,6 +150,21 @@ fn cast<B: Pod>(ty: WeightType, data: &[u8]) -> Result<&[B], InferError> {
 }
 
 impl<'a> QMatrix<'a> {
+    /// Views `data` as `rows` rows of `cols` elements of GGML type `ty` (row r at
+    /// `data[r·row_bytes..]`; `cols` = GGUF ne\[0\], `rows` = ne\[1\]).
+    ///
+    /// Errors: [`InferError::UnsupportedType`] for a type without kernels (Q2_K, Q3_K, IQ*…),
+    /// otherwise as [`QMatrix::with_type`].
+    pub fn new(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &'a [u8],
+    ) -> Result<QMatrix<'a>, InferError> {
+        let wt = WeightType::from_ggml(ty).ok_or(InferError::UnsupportedType { ty: ty.name() })?;
+        QMatrix::with_type(wt, rows, cols, data)
+    }
+
     /// Views `data` as `rows` rows of `cols` elements of type `ty` (row r at
     /// `data[r·row_bytes..]`; `cols` = GGUF ne\[0\], `rows` = ne\[1\]).
     ///
