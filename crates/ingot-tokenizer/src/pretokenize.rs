@@ -494,4 +494,82 @@ mod tests {
             assert!(words(pre, "").is_empty());
         }
     }
+
+    // The original expressions, run by a backtracking regex engine: an independent oracle.
+    const GPT2_RE: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+    const LLAMA3_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    const QWEN2_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    /// llama.cpp's `unicode_regex_split_stl`: matches, and the text between them, are pieces;
+    /// each expression splits every piece of the previous one.
+    fn regex_split<'a>(exprs: &[&str], text: &'a str) -> Vec<&'a str> {
+        let mut pieces = vec![text];
+        for e in exprs {
+            let re = fancy_regex::Regex::new(e).unwrap();
+            let mut next = Vec::new();
+            for p in pieces {
+                let mut last = 0;
+                for m in re.find_iter(p) {
+                    let m = m.unwrap();
+                    if m.start() > last {
+                        next.push(&p[last..m.start()]);
+                    }
+                    next.push(m.as_str());
+                    last = m.end();
+                }
+                if last < p.len() {
+                    next.push(&p[last..]);
+                }
+            }
+            pieces = next;
+        }
+        pieces.retain(|p| !p.is_empty());
+        pieces
+    }
+
+    const ALPHABET: &[char] = &[
+        'a', 'Z', 's', 't', 'S', 'l', 'e', 'é', '中', 'Ж', '1', '9', '٣', '½', ' ', ' ', '\t',
+        '\n', '\r', '\u{3000}', '\u{A0}', '\u{85}', '\'', '.', '!', '(', '😀', '\u{301}',
+        '\u{200B}', '_', '$', '+', '𝐀',
+    ];
+
+    fn text_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(ALPHABET), 0..40)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn gpt2_agrees_with_the_regex(text in text_strategy()) {
+            prop_assert_eq!(words(PreTokenizer::Gpt2, &text), regex_split(&[GPT2_RE], &text));
+        }
+
+        #[test]
+        fn smollm_agrees_with_the_regexes(text in text_strategy()) {
+            prop_assert_eq!(
+                words(PreTokenizer::Smollm, &text),
+                regex_split(&[r"\p{N}", GPT2_RE], &text)
+            );
+        }
+
+        #[test]
+        fn llama3_agrees_with_the_regex(text in text_strategy()) {
+            prop_assert_eq!(words(PreTokenizer::Llama3, &text), regex_split(&[LLAMA3_RE], &text));
+        }
+
+        #[test]
+        fn qwen2_agrees_with_the_regex(text in text_strategy()) {
+            prop_assert_eq!(words(PreTokenizer::Qwen2, &text), regex_split(&[QWEN2_RE], &text));
+        }
+
+        #[test]
+        fn default_agrees_with_the_regexes(text in text_strategy()) {
+            prop_assert_eq!(
+                words(PreTokenizer::Default, &text),
+                regex_split(&[r"[\p{P}\$\+<=>\^~\|]+", GPT2_RE, r"\p{N}+", "[0-9][0-9][0-9]"], &text)
+            );
+        }
+    }
 }
