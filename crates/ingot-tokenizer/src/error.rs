@@ -8,6 +8,14 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenizerError {
+    /// A `tokenizer.ggml.*` key is missing or has the wrong type.
+    #[error("tokenizer metadata {key}: {source}")]
+    Metadata {
+        /// The key.
+        key: String,
+        /// What the GGUF reader found.
+        source: ingot_format::FormatError,
+    },
     /// `tokenizer.ggml.model` names a tokenizer we do not implement.
     #[error("unknown tokenizer model {model:?} (supported: \"gpt2\", \"llama\")")]
     UnknownModel {

@@ -27,6 +27,7 @@
 
 mod bpe;
 mod error;
+mod gguf;
 mod pretokenize;
 mod spm;
 mod unicode;
