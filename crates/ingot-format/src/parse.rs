@@ -206,9 +206,9 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         c.remaining(),
     )?;
 
-    // Both counts are bounded by the file size now, so these allocations are too.
-    let mut kvs: Vec<(String, Value)> = Vec::with_capacity(n_kv as usize);
-    let mut key_index: HashMap<String, usize> = HashMap::with_capacity(n_kv as usize);
+    // Both counts are bounded by the file size now; reservations are capped further.
+    let mut kvs: Vec<(String, Value)> = Vec::with_capacity(prealloc(n_kv));
+    let mut key_index: HashMap<String, usize> = HashMap::with_capacity(prealloc(n_kv));
     let mut alignment = DEFAULT_ALIGNMENT;
     for _ in 0..n_kv {
         let key_at = c.offset();
@@ -262,7 +262,7 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         MIN_TENSOR_INFO_BYTES,
         c.remaining(),
     )?;
-    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_tensors as usize);
+    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(prealloc(n_tensors));
     for _ in 0..n_tensors {
         let info_at = c.offset();
         let len_at = c.offset();
@@ -339,6 +339,17 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         alignment,
         data_offset,
     })
+}
+
+/// Most entries reserved up front for a count read from the file. The count already fits in
+/// the bytes remaining, but an in-memory entry (a `String`, a `TensorInfo`) is larger than its
+/// smallest encoding, so a hostile count in a large file could still reserve several times the
+/// file size before the first entry fails to parse. Beyond this, vectors grow as entries
+/// actually parse.
+const PREALLOC_CAP: u64 = 1 << 16;
+
+fn prealloc(count: u64) -> usize {
+    count.min(PREALLOC_CAP) as usize
 }
 
 fn check_count(
@@ -562,14 +573,14 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
             Array::Bool(v)
         }
         ValueType::String => {
-            let mut v = Vec::with_capacity(n as usize);
+            let mut v = Vec::with_capacity(prealloc(n));
             for i in 0..n {
                 v.push(c.string(&|| format!("{key}[{i}]"))?);
             }
             Array::String(v)
         }
         ValueType::Array => {
-            let mut v = Vec::with_capacity(n as usize);
+            let mut v = Vec::with_capacity(prealloc(n));
             for _ in 0..n {
                 v.push(read_array(c, key, depth + 1)?);
             }
