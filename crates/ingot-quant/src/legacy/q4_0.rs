@@ -76,10 +76,11 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_0]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_0]) {
     assert_row("q4_0::quantize_row", x.len(), out.len());
     assert_weights("q4_0::quantize_row", x.len(), weights);
+    let mut scratch = Vec::with_capacity(search::MAX_EVENTS);
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
         let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
-        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb));
+        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb), &mut scratch);
         *o = store(d, &q);
     }
 }
