@@ -19,8 +19,9 @@
 //! largest element may also be clipped when its weight is small.
 //!
 //! **Type 1 (Q4_1, Q5_1; L ∈ [0, n], n = 15 or 31)**: two parameters, so a grid of inverse
-//! scales t = (n + r)/(max − min) (r from −1 to 1 by ⅛, denser than ggml's
-//! `make_qkx3_quants`) gives starting assignments; each is refined by alternating the weighted
+//! scales t = (n + r)/(max − min) (r from −1 to 1 by ⅛), plus short grids over the range with
+//! the lowest or the highest element left out (so a lightly weighted outlier can be clipped),
+//! gives starting assignments; each is refined by alternating the weighted
 //! least-squares fit of (d, m) for fixed L with nearest-level reassignment for fixed (d, m)
 //! (Lloyd iterations: E never increases). Unlike ggml, m is not forced to be ≤ 0, so blocks of
 //! positive values keep their offset.
@@ -313,6 +314,27 @@ fn raw_error_type1(x: &[f32; QK], w: &[f32; QK], d: f32, m: f32, q: &[u8; QK]) -
     e
 }
 
+/// Second smallest and second largest values (by position: the extremes themselves removed
+/// once).
+#[inline(always)]
+fn second_extremes(x: &[f32; QK], min: f32, max: f32) -> (f32, f32) {
+    let (mut lo, mut hi) = (f32::MAX, -f32::MAX);
+    let (mut seen_min, mut seen_max) = (false, false);
+    for &v in x {
+        if v == min && !seen_min {
+            seen_min = true;
+        } else if v < lo {
+            lo = v;
+        }
+        if v == max && !seen_max {
+            seen_max = true;
+        } else if v > hi {
+            hi = v;
+        }
+    }
+    (lo, hi)
+}
+
 /// ingot's type-1 block: grid + Lloyd refinement, f16 rounding search, and the reference block
 /// `reference` = (d bits, m bits, q) as a floor. Returns (d bits, m bits, q), q ∈ [0, n].
 pub(crate) fn quantize_type1(
@@ -333,12 +355,24 @@ pub(crate) fn quantize_type1(
     }
     let nf = n as f32;
     let mut cand: Option<(f32, f32, f32)> = None; // (err, d, m)
-    for step in 0..=16 {
-        let r = -1.0 + 0.125 * step as f32;
-        let iscale = (nf + r) / range;
+                                                  // Starting grids: the full range, and the range without the single lowest or highest
+                                                  // element (clipping one outlier can pay when it is not heavily weighted).
+    let (min2, max2) = second_extremes(x, min, max);
+    let starts = [
+        (min, max, -1.0f32, 0.125f32, 17),
+        (min2, max, -0.5, 0.25, 5),
+        (min, max2, -0.5, 0.25, 5),
+    ];
+    let grid = starts.iter().flat_map(|&(lo, hi, r0, dr, count)| {
+        (0..count).map(move |i| (lo, (nf + r0 + dr * i as f32) / (hi - lo)))
+    });
+    for (lo, iscale) in grid {
+        if iscale.is_nan() || iscale <= 0.0 || iscale.is_infinite() {
+            continue;
+        }
         let mut q = [0u8; QK];
         for j in 0..QK {
-            q[j] = round_half_away((x[j] - min) * iscale).clamp(0, n) as u8;
+            q[j] = round_half_away((x[j] - lo) * iscale).clamp(0, n) as u8;
         }
         let Some((mut d, mut m)) = fit_type1(x, w, &q) else {
             continue;
