@@ -8,7 +8,7 @@
 //!    `parse_special` is true; user-defined tokens always.
 //! 2. **Each remaining text fragment** is tokenized on its own:
 //!    - `gpt2`: split into words by the pre-tokenizer of `tokenizer.ggml.pre` (see
-//!      [`PreTokenizer`]), then each word's bytes are merged by rank ([`bpe`](crate) module docs).
+//!      [`PreTokenizer`]), then each word's bytes are merged by merge rank.
 //!    - `llama`: spaces become `▁`, a space is put in front of a fragment that starts the text or
 //!      follows a special token when `add_space_prefix` (default true), then pairs are merged by
 //!      score with byte fallback to `<0xNN>` tokens.
@@ -200,6 +200,32 @@ impl std::fmt::Debug for Tokenizer {
     }
 }
 
+/// Texts llama.cpp always marks as control tokens (its end-of-generation list).
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "[e~[",
+];
+
 /// The largest vocabulary: llama.cpp's token ids are `i32`.
 const MAX_TOKENS: usize = i32::MAX as usize;
 
@@ -268,6 +294,14 @@ impl Tokenizer {
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
+        // llama.cpp (`llama_vocab::impl::load`) treats these end-of-generation texts as control
+        // tokens even when the file says otherwise.
+        let mut types = types;
+        for (ty, text) in types.iter_mut().zip(&tokens) {
+            if *ty != TokenType::Control && EOG_TEXTS.contains(&text.as_str()) {
+                *ty = TokenType::Control;
+            }
+        }
         let scores = match scores {
             None => vec![0.0; n],
             Some(s) if s.len() == n => s,
