@@ -575,24 +575,38 @@ impl Tokenizer {
         }
     }
 
-    /// Concatenated pieces of `ids` as bytes, or the first id outside the vocabulary.
-    pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>, TokenizerError> {
-        let mut out = Vec::new();
+    /// Concatenated pieces of `ids` as bytes; an id outside the vocabulary becomes `invalid`
+    /// (`None`: stop with [`TokenizerError::InvalidTokenId`]).
+    fn decode_into(&self, ids: &[u32], invalid: Option<&[u8]>) -> Result<Vec<u8>, TokenizerError> {
+        let strip_space = self.add_space_prefix && matches!(self.engine, Engine::Spm(_));
+        let mut out = Vec::with_capacity(ids.len() * 4);
         for (k, &id) in ids.iter().enumerate() {
             if id as usize >= self.n_vocab() {
-                return Err(TokenizerError::InvalidTokenId {
-                    id,
-                    n_vocab: self.n_vocab(),
-                });
+                match invalid {
+                    Some(r) => out.extend_from_slice(r),
+                    None => {
+                        return Err(TokenizerError::InvalidTokenId {
+                            id,
+                            n_vocab: self.n_vocab(),
+                        })
+                    }
+                }
+                continue;
             }
             let mut piece = self.token_to_piece(id);
-            // llama.cpp's detokenizer strips the SentencePiece leading space from the first piece.
-            if k == 0 && self.add_space_prefix && matches!(self.engine, Engine::Spm(_)) {
+            // llama.cpp's detokenizer strips the SentencePiece leading space of the first piece.
+            if k == 0 && strip_space {
                 piece = piece.strip_prefix(b" ").unwrap_or(piece);
             }
             out.extend_from_slice(piece);
         }
         Ok(out)
+    }
+
+    /// Concatenated pieces of `ids` as bytes (no UTF-8 repair), or
+    /// [`TokenizerError::InvalidTokenId`] for the first id outside the vocabulary.
+    pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>, TokenizerError> {
+        self.decode_into(ids, None)
     }
 
     /// Text of `ids`; an error for an id outside the vocabulary. Invalid UTF-8 (a character
@@ -604,24 +618,13 @@ impl Tokenizer {
 
     /// Text of `ids`; ids outside the vocabulary and invalid UTF-8 become U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
-        let mut bytes = Vec::new();
-        let mut start = 0;
-        for (k, &id) in ids.iter().enumerate() {
-            if id as usize >= self.n_vocab() {
-                if let Ok(b) = self.decode_bytes(&ids[start..k]) {
-                    bytes.extend_from_slice(&b);
-                }
-                bytes.extend_from_slice("\u{FFFD}".as_bytes());
-                start = k + 1;
-            }
+        let bytes = self
+            .decode_into(ids, Some("\u{FFFD}".as_bytes()))
+            .expect("a replacement is given, so decoding cannot fail");
+        match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         }
-        if start == 0 {
-            return self.try_decode(ids).unwrap_or_default();
-        }
-        if let Ok(b) = self.decode_bytes(&ids[start..]) {
-            bytes.extend_from_slice(&b);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Number of tokens in the vocabulary.
