@@ -19,8 +19,8 @@
 //! # Decoding
 //! [`Tokenizer::token_to_piece`] gives a token's bytes as llama.cpp's `token_to_piece` with
 //! `special = true` (control tokens render as their text; unused/undefined tokens as nothing).
-//! [`Tokenizer::decode`] concatenates pieces (dropping the `llama` leading space of the first
-//! piece as llama.cpp's detokenizer does) and replaces ids outside the vocabulary and invalid
+//! [`Tokenizer::decode`] concatenates pieces (dropping a leading space of the first piece when
+//! the vocabulary adds a space prefix, as llama.cpp's detokenizer does) and replaces ids outside the vocabulary and invalid
 //! UTF-8 with U+FFFD; [`Tokenizer::try_decode`] returns [`TokenizerError::InvalidTokenId`]
 //! instead. Details and sources: `formats/tokenizer.md`.
 #![deny(missing_docs)]
@@ -578,7 +578,9 @@ impl Tokenizer {
     /// Concatenated pieces of `ids` as bytes; an id outside the vocabulary becomes `invalid`
     /// (`None`: stop with [`TokenizerError::InvalidTokenId`]).
     fn decode_into(&self, ids: &[u32], invalid: Option<&[u8]>) -> Result<Vec<u8>, TokenizerError> {
-        let strip_space = self.add_space_prefix && matches!(self.engine, Engine::Spm(_));
+        // llama.cpp's `detokenize` strips it whatever the model type, when the vocabulary says
+        // it adds a space prefix (BPE vocabularies default to not).
+        let strip_space = self.add_space_prefix;
         let mut out = Vec::with_capacity(ids.len() * 4);
         for (k, &id) in ids.iter().enumerate() {
             if id as usize >= self.n_vocab() {
@@ -594,7 +596,7 @@ impl Tokenizer {
                 continue;
             }
             let mut piece = self.token_to_piece(id);
-            // llama.cpp's detokenizer strips the SentencePiece leading space of the first piece.
+            // The leading space of the first piece is the one encoding added.
             if k == 0 && strip_space {
                 piece = piece.strip_prefix(b" ").unwrap_or(piece);
             }
