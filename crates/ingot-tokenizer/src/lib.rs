@@ -20,9 +20,22 @@
 //! [`Tokenizer::token_to_piece`] gives a token's bytes as llama.cpp's `token_to_piece` with
 //! `special = true` (control tokens render as their text; unused/undefined tokens as nothing).
 //! [`Tokenizer::decode`] concatenates pieces (dropping a leading space of the first piece when
-//! the vocabulary adds a space prefix, as llama.cpp's detokenizer does) and replaces ids outside the vocabulary and invalid
-//! UTF-8 with U+FFFD; [`Tokenizer::try_decode`] returns [`TokenizerError::InvalidTokenId`]
-//! instead. Details and sources: `formats/tokenizer.md`.
+//! the vocabulary adds a space prefix, as llama.cpp's detokenizer does) and replaces ids outside
+//! the vocabulary and invalid UTF-8 with U+FFFD; [`Tokenizer::try_decode`] returns
+//! [`TokenizerError::InvalidTokenId`] instead.
+//!
+//! # Example
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let file = ingot_format::GgufFile::open("SmolLM2-135M-Instruct.Q4_1.gguf")?;
+//! let tok = ingot_tokenizer::Tokenizer::from_gguf(&file)?;
+//! let ids = tok.encode("Hello world", true, false);
+//! assert_eq!(tok.decode(&ids), "Hello world");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Details and sources: `formats/tokenizer.md`.
 #![deny(missing_docs)]
 
 mod bpe;
