@@ -27,3 +27,75 @@ pub use config::{Architecture, HfConfig};
 pub use error::{ConvertError, Result};
 pub use meta::{MetaValue, Metadata};
 pub use plan::{OutType, Plan, PlannedTensor, TensorType};
+pub mod write;
+
+use std::path::Path;
+
+/// What a finished conversion did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvertSummary {
+    /// `general.architecture`.
+    pub architecture: &'static str,
+    /// Tensors written.
+    pub n_tensors: usize,
+    /// Parameters (elements) written.
+    pub n_params: u64,
+    /// Metadata keys written.
+    pub n_kv: usize,
+    /// Bytes of tensor data (before alignment padding).
+    pub data_bytes: u64,
+}
+
+/// Progress of a running conversion, reported after each tensor.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    /// GGUF name of the tensor just written.
+    pub tensor: &'a str,
+    /// Tensors done so far.
+    pub done: usize,
+    /// Tensors in all.
+    pub total: usize,
+    /// Output bytes of that tensor.
+    pub bytes: u64,
+}
+
+/// Converts the Hugging Face model in `dir` to a GGUF file at `out`.
+///
+/// Everything is validated before writing starts; the file is written to a temporary name
+/// beside `out` and renamed when complete, so on error nothing is left at `out`.
+pub fn convert(
+    dir: &Path,
+    out: &Path,
+    outtype: OutType,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<ConvertSummary> {
+    let plan = Plan::new(dir, outtype)?;
+    let headers: Vec<write::TensorHeader<'_>> = plan
+        .tensors
+        .iter()
+        .map(|t| write::TensorHeader {
+            name: &t.gguf_name,
+            shape: &t.shape,
+            ggml_type: t.ty.ggml_id(),
+            n_bytes: t.out_bytes(),
+        })
+        .collect();
+    let total = plan.tensors.len();
+    write::write_gguf(out, &plan.metadata, &headers, |i| {
+        let bytes = plan.tensor_data(i);
+        progress(Progress {
+            tensor: &plan.tensors[i].gguf_name,
+            done: i + 1,
+            total,
+            bytes: bytes.len() as u64,
+        });
+        Ok(bytes)
+    })?;
+    Ok(ConvertSummary {
+        architecture: plan.config.arch.gguf_name(),
+        n_tensors: total,
+        n_params: plan.tensors.iter().map(PlannedTensor::n_elements).sum(),
+        n_kv: plan.metadata.len(),
+        data_bytes: plan.tensors.iter().map(PlannedTensor::out_bytes).sum(),
+    })
+}

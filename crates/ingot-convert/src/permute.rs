@@ -47,7 +47,10 @@ fn for_each_move(
     mut f: impl FnMut(usize, usize),
 ) {
     assert_eq!(src_len, dst_len, "permute: source and destination differ");
-    assert!(row_bytes > 0 && src_len % row_bytes == 0, "permute: partial row");
+    assert!(
+        row_bytes > 0 && src_len % row_bytes == 0,
+        "permute: partial row"
+    );
     let rows = src_len / row_bytes;
     assert!(
         n_head > 0 && rows % (2 * n_head) == 0,

@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
+use bytemuck::Zeroable;
 use half::{bf16, f16};
+use ingot_quant::legacy::q8_0::{self, BlockQ8_0};
 
 use crate::config::{Architecture, HfConfig};
 use crate::error::{ConvertError, Result};
@@ -139,7 +141,8 @@ impl Plan {
         if !cfg_path.is_file() {
             return Err(ConvertError::MissingFile { path: cfg_path });
         }
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ConvertError::io(&cfg_path, e))?;
+        let text =
+            std::fs::read_to_string(&cfg_path).map_err(|e| ConvertError::io(&cfg_path, e))?;
         let config = HfConfig::parse(&text).map_err(|e| match e {
             ConvertError::Json { source, .. } => ConvertError::Json {
                 path: cfg_path.clone(),
@@ -232,8 +235,7 @@ impl Plan {
     }
 
     /// Produces tensor `i`'s output bytes: permuted (if the map says so) in the source element
-    /// type, then converted to the output type. For Q8_0 tensors this returns F32 values; the
-    /// writer quantizes them ([`Plan::tensor_f32`]).
+    /// type, then converted to the output type (and quantized for Q8_0).
     pub fn tensor_data(&self, i: usize) -> Vec<u8> {
         let t = &self.tensors[i];
         let src = self.shards.bytes(&t.entry);
@@ -252,7 +254,19 @@ impl Plan {
             }
             None => src,
         };
-        convert_elements(src, t.entry.dtype, t.ty)
+        let bytes = convert_elements(src, t.entry.dtype, t.ty);
+        if t.ty != TensorType::Q8_0 {
+            return bytes;
+        }
+        // Q8_0 as gguf-py's `Q8_0.quantize_blocks`, which equals ggml's
+        // `quantize_row_q8_0_ref` (d = amax/127, q = roundf(x/d)).
+        let x: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let mut blocks = vec![BlockQ8_0::zeroed(); x.len() / 32];
+        q8_0::quantize_row_ref(&x, &mut blocks);
+        bytemuck::cast_slice(&blocks).to_vec()
     }
 }
 
@@ -305,7 +319,10 @@ fn hyperparameters(c: &HfConfig, outtype: OutType, m: &mut Metadata) {
     m.set(k("embedding_length"), MetaValue::U32(c.n_embd));
     m.set(k("feed_forward_length"), MetaValue::U32(c.n_ff));
     m.set(k("attention.head_count"), MetaValue::U32(c.n_head));
-    if c.json.get("num_key_value_heads").is_some_and(|v| !v.is_null()) {
+    if c.json
+        .get("num_key_value_heads")
+        .is_some_and(|v| !v.is_null())
+    {
         m.set(k("attention.head_count_kv"), MetaValue::U32(c.n_head_kv));
     }
     if let Some(t) = c.rope_theta {
@@ -378,6 +395,9 @@ mod tests {
         // 0x3f801000: exactly halfway between bf16 0x3f80 and 0x3f81 → ties to even 0x3f80.
         assert_eq!(u16::from_le_bytes([b[8], b[9]]), 0x3f80);
         let back = convert_elements(&h, Dtype::F16, TensorType::F32);
-        assert_eq!(f32::from_le_bytes([back[0], back[1], back[2], back[3]]), 1.0);
+        assert_eq!(
+            f32::from_le_bytes([back[0], back[1], back[2], back[3]]),
+            1.0
+        );
     }
 }

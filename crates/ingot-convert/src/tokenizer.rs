@@ -55,11 +55,8 @@ const QWEN2_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}
 /// The pre-tokenizers recognised, as `(tokenizer.ggml.pre, canonical pre_tokenizer JSON)`.
 /// Matching ignores `trim_offsets` (it affects offsets only, not tokens).
 pub fn pre_tokenizers() -> Vec<(&'static str, Json)> {
-    let byte_level =
-        |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": use_regex});
-    let split = |re: &str| {
-        json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false})
-    };
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": use_regex});
+    let split = |re: &str| json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false});
     vec![
         // GPT-2 (openai-community/gpt2): ByteLevel with GPT-2's own regex.
         (GPT2_REGEX_NAME, byte_level(true)),
@@ -153,9 +150,10 @@ pub fn tokenizer_metadata(dir: &Path, cfg: &HfConfig, meta: &mut Metadata) -> Re
     }
     if model.get("byte_fallback").and_then(Json::as_bool) == Some(true) {
         return Err(ConvertError::UnsupportedTokenizer {
-            reason: "SentencePiece-style BPE with byte fallback (tokenizer.ggml.model = \"llama\") \
+            reason:
+                "SentencePiece-style BPE with byte fallback (tokenizer.ggml.model = \"llama\") \
                      is not supported yet"
-                .into(),
+                    .into(),
         });
     }
     let pre = detect_pre(tok.get("pre_tokenizer").unwrap_or(&Json::Null))?;
@@ -334,9 +332,16 @@ fn special_vocab(
             add.push((typ, v));
         }
     };
-    let tc_has = |tc: &Option<Json>| tc.as_ref().and_then(Json::as_object).is_some_and(|m| !m.is_empty());
+    let tc_has = |tc: &Option<Json>| {
+        tc.as_ref()
+            .and_then(Json::as_object)
+            .is_some_and(|m| !m.is_empty())
+    };
     let get = |tc: &Option<Json>, k: &str| -> Option<Json> {
-        tc.as_ref().and_then(|t| t.get(k)).filter(|v| truthy(v)).cloned()
+        tc.as_ref()
+            .and_then(|t| t.get(k))
+            .filter(|v| truthy(v))
+            .cloned()
     };
     let mut sbos = get(&tc, "bos_token");
     let scls = get(&tc, "cls_token");
@@ -399,11 +404,8 @@ fn special_vocab(
                         }
                     }
                     if !pair.is_empty() {
-                        let start = usize::from(
-                            first.is_some() && special_id(&pair[0]) == first,
-                        );
-                        let stop = if last.is_some() && special_id(&pair[pair.len() - 1]) == last
-                        {
+                        let start = usize::from(first.is_some() && special_id(&pair[0]) == first);
+                        let stop = if last.is_some() && special_id(&pair[pair.len() - 1]) == last {
                             pair.len() - 1
                         } else {
                             pair.len()
@@ -424,9 +426,8 @@ fn special_vocab(
                             {
                                 let mid = &inner[1..inner.len() - 1];
                                 let mut add_sep = false;
-                                let is_sep = |e: &Option<Json>| {
-                                    e.is_some() && (*e == ssep || *e == seos)
-                                };
+                                let is_sep =
+                                    |e: &Option<Json>| e.is_some() && (*e == ssep || *e == seos);
                                 let e0 = special_id(&mid[0]);
                                 if is_sep(&e0) && last.is_none() {
                                     add_sep = true;
@@ -485,7 +486,11 @@ fn special_vocab(
         }
     }
     for typ in types.iter().copied() {
-        if let Some(id) = cfg.json.get(format!("{typ}_token_id")).and_then(Json::as_u64) {
+        if let Some(id) = cfg
+            .json
+            .get(format!("{typ}_token_id"))
+            .and_then(Json::as_u64)
+        {
             set_id(&mut ids, static_typ(typ), id);
         }
     }
