@@ -462,3 +462,106 @@ fn synthetic_mistral_converts_with_permutation() {
         assert_eq!(m["llama.attention.head_count_kv"], 2);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// GGUF → Hugging Face → GGUF.
+
+fn assert_same_gguf(a: &Path, b: &Path) {
+    let fa = ingot_format::GgufFile::open(a).unwrap();
+    let fb = ingot_format::GgufFile::open(b).unwrap();
+    assert_eq!(fa.n_tensors(), fb.n_tensors());
+    for (ta, tb) in fa.tensor_views().zip(fb.tensor_views()) {
+        assert_eq!(ta.name(), tb.name());
+        assert_eq!(ta.shape(), tb.shape(), "{}", ta.name());
+        assert_eq!(ta.ggml_type(), tb.ggml_type(), "{}", ta.name());
+        assert!(
+            ta.bytes() == tb.bytes(),
+            "{}: tensor data differs",
+            ta.name()
+        );
+    }
+    assert_eq!(fa.metadata_len(), fb.metadata_len());
+    for (k, v) in fa.metadata() {
+        assert_eq!(fb.get(k), Some(v), "metadata key {k}");
+    }
+}
+
+#[test]
+fn gguf_to_safetensors_to_gguf_round_trips() {
+    let tmp = ingot_tests::temp_dir();
+    let first = tmp.path().join("first.gguf");
+    convert(&tiny(), &first, OutType::F16, |_| {}).unwrap();
+    // Same directory name as the source so general.name agrees.
+    let hf = tmp.path().join("out").join("tiny");
+    std::fs::create_dir_all(hf.parent().unwrap()).unwrap();
+    let s = ingot_convert::export(&first, &hf).unwrap();
+    assert_eq!(s.architecture, "LlamaForCausalLM");
+    assert_eq!(s.n_tensors, 38);
+    // The exported weights are the original safetensors bit for bit (un-permuted Q/K).
+    let orig = std::fs::read(tiny().join("model.safetensors")).unwrap();
+    let back = std::fs::read(hf.join("model.safetensors")).unwrap();
+    let (orig, back) = (
+        SafeTensors::deserialize(&orig).unwrap(),
+        SafeTensors::deserialize(&back).unwrap(),
+    );
+    assert_eq!(orig.len(), back.len());
+    for (name, t) in orig.iter() {
+        let u = back.tensor(name).unwrap();
+        // Norms were F16 in the source and F32 in the GGUF: compare values there.
+        if t.dtype() == u.dtype() {
+            assert!(t.data() == u.data(), "{name} differs after export");
+        } else {
+            assert_eq!((t.dtype(), u.dtype()), (Dtype::F16, Dtype::F32), "{name}");
+            let a: Vec<f32> = t
+                .data()
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect();
+            let b: Vec<f32> = u
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            assert_eq!(a, b, "{name}");
+        }
+    }
+    let second = tmp.path().join("second.gguf");
+    convert(&hf, &second, OutType::F16, |_| {}).unwrap();
+    assert_same_gguf(&first, &second);
+
+    // Qwen2 (biases, no permutation), BF16 and F32 tensors.
+    let q = tmp.path().join("q").join("qwen2");
+    synthetic(&q, "Qwen2ForCausalLM", Dtype::BF16, true, false);
+    let q1 = tmp.path().join("q1.gguf");
+    convert(&q, &q1, OutType::Bf16, |_| {}).unwrap();
+    let q_hf = tmp.path().join("q-out").join("qwen2");
+    std::fs::create_dir_all(q_hf.parent().unwrap()).unwrap();
+    assert_eq!(
+        ingot_convert::export(&q1, &q_hf).unwrap().architecture,
+        "Qwen2ForCausalLM"
+    );
+    let q2 = tmp.path().join("q2.gguf");
+    convert(&q_hf, &q2, OutType::Bf16, |_| {}).unwrap();
+    assert_same_gguf(&q1, &q2);
+}
+
+#[test]
+fn export_refuses_quantized_tensors_and_leaves_nothing() {
+    let tmp = ingot_tests::temp_dir();
+    let g = tmp.path().join("q8.gguf");
+    convert(&tiny(), &g, OutType::Q8_0, |_| {}).unwrap();
+    let out = tmp.path().join("exported");
+    let err = ingot_convert::export(&g, &out).unwrap_err();
+    assert!(
+        matches!(err, ConvertError::UnsupportedExport { .. }),
+        "{err:?}"
+    );
+    assert!(!out.exists());
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "left behind: {names:?}");
+    let err = ingot_convert::export(&tmp.path().join("absent.gguf"), &out).unwrap_err();
+    assert!(matches!(err, ConvertError::Gguf { .. }), "{err:?}");
+}

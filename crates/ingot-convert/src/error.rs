@@ -151,6 +151,14 @@ pub enum ConvertError {
         /// Why.
         reason: String,
     },
+    /// Reading or writing a GGUF file failed (ingot-format's error).
+    #[error("{path}: {source}")]
+    Gguf {
+        /// The GGUF file.
+        path: PathBuf,
+        /// The format crate's error.
+        source: ingot_format::FormatError,
+    },
     /// A GGUF file cannot be exported to Hugging Face form.
     #[error("cannot export: {reason}")]
     UnsupportedExport {

@@ -16,6 +16,7 @@
 
 pub mod config;
 mod error;
+pub mod export;
 pub mod meta;
 pub mod names;
 pub mod permute;
@@ -25,11 +26,13 @@ pub mod tokenizer;
 
 pub use config::{Architecture, HfConfig};
 pub use error::{ConvertError, Result};
+pub use export::{export, ExportSummary};
 pub use meta::{MetaValue, Metadata};
 pub use plan::{OutType, Plan, PlannedTensor, TensorType};
-pub mod write;
 
 use std::path::Path;
+
+use ingot_format::{GgufWriter, WriterOptions};
 
 /// What a finished conversion did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,27 +73,38 @@ pub fn convert(
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<ConvertSummary> {
     let plan = Plan::new(dir, outtype)?;
-    let headers: Vec<write::TensorHeader<'_>> = plan
-        .tensors
-        .iter()
-        .map(|t| write::TensorHeader {
-            name: &t.gguf_name,
-            shape: &t.shape,
-            ggml_type: t.ty.ggml_id(),
-            n_bytes: t.out_bytes(),
-        })
-        .collect();
+    let fe = |e| ConvertError::Gguf {
+        path: out.to_path_buf(),
+        source: e,
+    };
+    // No ingot.integrity.* keys: the file then has exactly the keys llama.cpp's converter
+    // writes. Dropping the writer on an error path deletes its temporary file.
+    let mut w = GgufWriter::with_options(
+        out,
+        WriterOptions {
+            integrity: false,
+            ..WriterOptions::default()
+        },
+    );
+    for (k, v) in plan.metadata.iter() {
+        w.add_kv(k, v.to_value()).map_err(fe)?;
+    }
+    for t in &plan.tensors {
+        w.add_tensor(&t.gguf_name, &t.shape, t.ty.ggml())
+            .map_err(fe)?;
+    }
     let total = plan.tensors.len();
-    write::write_gguf(out, &plan.metadata, &headers, |i| {
+    for (i, t) in plan.tensors.iter().enumerate() {
         let bytes = plan.tensor_data(i);
+        w.write_tensor(&bytes).map_err(fe)?;
         progress(Progress {
-            tensor: &plan.tensors[i].gguf_name,
+            tensor: &t.gguf_name,
             done: i + 1,
             total,
             bytes: bytes.len() as u64,
         });
-        Ok(bytes)
-    })?;
+    }
+    w.finish().map_err(fe)?;
     Ok(ConvertSummary {
         architecture: plan.config.arch.gguf_name(),
         n_tensors: total,

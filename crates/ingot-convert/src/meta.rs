@@ -22,6 +22,22 @@ pub enum MetaValue {
     F32Array(Vec<f32>),
 }
 
+impl MetaValue {
+    /// The ingot-format value written for it.
+    pub fn to_value(&self) -> ingot_format::Value {
+        use ingot_format::Value;
+        match self {
+            MetaValue::U32(x) => Value::U32(*x),
+            MetaValue::F32(x) => Value::F32(*x),
+            MetaValue::Bool(b) => Value::Bool(*b),
+            MetaValue::Str(s) => Value::String(s.clone()),
+            MetaValue::StrArray(a) => Value::from(a.clone()),
+            MetaValue::I32Array(a) => Value::from(a.clone()),
+            MetaValue::F32Array(a) => Value::from(a.clone()),
+        }
+    }
+}
+
 /// Metadata in file order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {

@@ -84,6 +84,16 @@ impl TensorType {
         }
     }
 
+    /// The ingot-format type.
+    pub fn ggml(self) -> ingot_format::GgmlType {
+        match self {
+            TensorType::F32 => ingot_format::GgmlType::F32,
+            TensorType::F16 => ingot_format::GgmlType::F16,
+            TensorType::Q8_0 => ingot_format::GgmlType::Q8_0,
+            TensorType::Bf16 => ingot_format::GgmlType::BF16,
+        }
+    }
+
     /// Bytes for `n` elements (`n` a multiple of 32 for Q8_0).
     pub fn bytes_for(self, n: u64) -> u64 {
         match self {
