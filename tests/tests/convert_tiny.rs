@@ -565,3 +565,86 @@ fn export_refuses_quantized_tensors_and_leaves_nothing() {
     let err = ingot_convert::export(&tmp.path().join("absent.gguf"), &out).unwrap_err();
     assert!(matches!(err, ConvertError::Gguf { .. }), "{err:?}");
 }
+
+/// A minimal SentencePiece `ModelProto`: field 1 = pieces {1: text, 2: score, 3: type}.
+fn sentencepiece_model(pieces: &[(&str, f32, u64)]) -> Vec<u8> {
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = Vec::new();
+    for (text, score, kind) in pieces {
+        let mut m = vec![0x0a];
+        varint(text.len() as u64, &mut m);
+        m.extend_from_slice(text.as_bytes());
+        m.push(0x15);
+        m.extend_from_slice(&score.to_le_bytes());
+        m.push(0x18);
+        varint(*kind, &mut m);
+        out.push(0x0a);
+        varint(m.len() as u64, &mut out);
+        out.extend_from_slice(&m);
+    }
+    out
+}
+
+#[test]
+fn sentencepiece_tokenizer_model_gives_llama_vocab_with_scores() {
+    let tmp = ingot_tests::temp_dir();
+    let d = tmp.path().join("spm");
+    synthetic(&d, "MistralForCausalLM", Dtype::F16, false, true);
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    std::fs::write(
+        d.join("tokenizer_config.json"),
+        r#"{"add_bos_token": true, "add_eos_token": false, "add_prefix_space": true,
+            "added_tokens_decoder": {"3": {"content": "<0x00>", "special": false}}}"#,
+    )
+    .unwrap();
+    let mut pieces = vec![("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)];
+    let bytes: Vec<String> = (0..256).map(|b| format!("<0x{b:02X}>")).collect();
+    pieces.extend(bytes.iter().map(|b| (b.as_str(), 0.0, 6)));
+    pieces.extend([("▁t", -1.0, 1), ("he", -2.0, 1), ("▁the", -3.0, 1)]);
+    std::fs::write(d.join("tokenizer.model"), sentencepiece_model(&pieces)).unwrap();
+    let out = tmp.path().join("spm.gguf");
+    convert(&d, &out, OutType::F16, |_| {}).unwrap();
+    let r = py_check(&out, &d, "f16");
+    let m = &r["metadata"];
+    assert_eq!(m["tokenizer.ggml.model"], "llama");
+    assert_eq!(m["tokenizer.ggml.pre"], "default");
+    assert_eq!(m["tokenizer.ggml.tokens"]["len"], 1536);
+    assert_eq!(
+        m["tokenizer.ggml.tokens"]["head"],
+        json!(["<unk>", "<s>", "</s>", "<0x00>"])
+    );
+    // <0x00> is overridden by added_tokens_decoder as user-defined (llama.cpp's rule).
+    assert_eq!(m["tokenizer.ggml.token_type"]["head"], json!([2, 3, 3, 4]));
+    assert_eq!(m["tokenizer.ggml.scores"]["len"], 1536);
+    assert_eq!(
+        m["tokenizer.ggml.scores"]["head"],
+        json!([0.0, 0.0, 0.0, -1000.0])
+    );
+    assert_eq!(m["tokenizer.ggml.bos_token_id"], 0);
+    assert_eq!(m["tokenizer.ggml.add_bos_token"], true);
+    assert_eq!(m["tokenizer.ggml.add_space_prefix"], true);
+    let f = ingot_format::GgufFile::open(&out).unwrap();
+    let scores = f.get_f32_array("tokenizer.ggml.scores").unwrap();
+    assert_eq!(scores[259..262], [-1.0, -2.0, -3.0]);
+    assert_eq!(scores[262], -10000.0);
+    let types = f.get_i32_array("tokenizer.ggml.token_type").unwrap();
+    assert_eq!((types[4], types[259], types[262]), (6, 1, 5));
+    assert_eq!(
+        f.get_str_array("tokenizer.ggml.tokens").unwrap()[262],
+        "[PAD262]"
+    );
+    // A truncated tokenizer.model is an error naming the file.
+    let model = std::fs::read(d.join("tokenizer.model")).unwrap();
+    std::fs::write(d.join("tokenizer.model"), &model[..model.len() - 3]).unwrap();
+    let err = convert(&d, &tmp.path().join("bad.gguf"), OutType::F16, |_| {}).unwrap_err();
+    assert!(
+        matches!(err, ConvertError::BadField { ref file, .. } if file == "tokenizer.model"),
+        "{err:?}"
+    );
+}

@@ -22,6 +22,7 @@ pub mod names;
 pub mod permute;
 pub mod plan;
 pub mod source;
+pub mod spm;
 pub mod tokenizer;
 
 pub use config::{Architecture, HfConfig};

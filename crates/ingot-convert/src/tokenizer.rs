@@ -132,8 +132,74 @@ struct AddedToken {
     special: bool,
 }
 
-/// Writes the `tokenizer.*` keys for the model in `dir` into `meta`.
+fn parse_added(tok: &Json) -> Result<Vec<AddedToken>> {
+    let mut added = Vec::new();
+    if let Some(list) = tok.get("added_tokens").and_then(Json::as_array) {
+        for (k, a) in list.iter().enumerate() {
+            let id = a.get("id").and_then(Json::as_u64);
+            let content = a.get("content").and_then(Json::as_str);
+            let (Some(id), Some(content)) = (id, content) else {
+                return Err(ConvertError::field(
+                    "tokenizer.json",
+                    &format!("added_tokens[{k}]"),
+                    "needs an integer `id` and a string `content`",
+                ));
+            };
+            added.push(AddedToken {
+                id,
+                content: content.to_string(),
+                special: a.get("special").and_then(Json::as_bool).unwrap_or(false),
+            });
+        }
+    }
+    Ok(added)
+}
+
+/// The SentencePiece path (`tokenizer.model` present): `_set_vocab_sentencepiece`.
+fn sentencepiece_metadata(dir: &Path, cfg: &HfConfig, meta: &mut Metadata) -> Result<()> {
+    let path = dir.join("tokenizer.model");
+    let bytes = std::fs::read(&path).map_err(|e| ConvertError::io(&path, e))?;
+    let pieces = crate::spm::parse_model(&bytes)?;
+    let tc = read_json(&dir.join("tokenizer_config.json"))?;
+    let added_json = read_json(&dir.join("added_tokens.json"))?;
+    let (tokens, scores, types) = crate::spm::vocab(
+        &pieces,
+        cfg.vocab_size,
+        added_json.as_ref(),
+        tc.as_ref(),
+        looks_special,
+    )?;
+    meta.set("tokenizer.ggml.model", MetaValue::Str("llama".into()));
+    meta.set("tokenizer.ggml.pre", MetaValue::Str("default".into()));
+    meta.set("tokenizer.ggml.tokens", MetaValue::StrArray(tokens));
+    meta.set("tokenizer.ggml.scores", MetaValue::F32Array(scores));
+    meta.set("tokenizer.ggml.token_type", MetaValue::I32Array(types));
+    let tok = read_json(&dir.join("tokenizer.json"))?.unwrap_or(Json::Null);
+    let added = parse_added(&tok)?;
+    special_vocab(dir, &tok, tc.clone(), &added, cfg, meta)?;
+    add_space_prefix(cfg, tc.as_ref(), meta);
+    Ok(())
+}
+
+/// LlamaModel.set_vocab: `add_space_prefix` from tokenizer_config.json.
+fn add_space_prefix(cfg: &HfConfig, tc: Option<&Json>, meta: &mut Metadata) {
+    if matches!(cfg.arch, Architecture::Llama | Architecture::Mistral) {
+        if let Some(b) = tc
+            .and_then(|t| t.get("add_prefix_space"))
+            .and_then(Json::as_bool)
+        {
+            meta.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(b));
+        }
+    }
+}
+
+/// Writes the `tokenizer.*` keys for the model in `dir` into `meta`: the SentencePiece path
+/// when `tokenizer.model` exists (llama.cpp tries it first), else byte-level BPE from
+/// tokenizer.json.
 pub fn tokenizer_metadata(dir: &Path, cfg: &HfConfig, meta: &mut Metadata) -> Result<()> {
+    if dir.join("tokenizer.model").is_file() {
+        return sentencepiece_metadata(dir, cfg, meta);
+    }
     let tok_path = dir.join("tokenizer.json");
     let tok = read_json(&tok_path)?.ok_or(ConvertError::MissingFile { path: tok_path })?;
     let tc = read_json(&dir.join("tokenizer_config.json"))?;
@@ -150,10 +216,7 @@ pub fn tokenizer_metadata(dir: &Path, cfg: &HfConfig, meta: &mut Metadata) -> Re
     }
     if model.get("byte_fallback").and_then(Json::as_bool) == Some(true) {
         return Err(ConvertError::UnsupportedTokenizer {
-            reason:
-                "SentencePiece-style BPE with byte fallback (tokenizer.ggml.model = \"llama\") \
-                     is not supported yet"
-                    .into(),
+            reason: "SentencePiece-style BPE with byte fallback needs its tokenizer.model".into(),
         });
     }
     let pre = detect_pre(tok.get("pre_tokenizer").unwrap_or(&Json::Null))?;
@@ -163,25 +226,7 @@ pub fn tokenizer_metadata(dir: &Path, cfg: &HfConfig, meta: &mut Metadata) -> Re
         .get("vocab")
         .and_then(Json::as_object)
         .ok_or_else(|| ConvertError::field(TF, "model.vocab", "missing or not an object"))?;
-    let mut added = Vec::new();
-    if let Some(list) = tok.get("added_tokens").and_then(Json::as_array) {
-        for (k, a) in list.iter().enumerate() {
-            let id = a.get("id").and_then(Json::as_u64);
-            let content = a.get("content").and_then(Json::as_str);
-            let (Some(id), Some(content)) = (id, content) else {
-                return Err(ConvertError::field(
-                    TF,
-                    &format!("added_tokens[{k}]"),
-                    "needs an integer `id` and a string `content`",
-                ));
-            };
-            added.push(AddedToken {
-                id,
-                content: content.to_string(),
-                special: a.get("special").and_then(Json::as_bool).unwrap_or(false),
-            });
-        }
-    }
+    let added = parse_added(&tok)?;
     let n_vocab = u64::from(cfg.vocab_size);
     let mut by_id: Vec<Option<(String, i32)>> = vec![None; cfg.vocab_size as usize];
     for (text, id) in vocab {
@@ -274,16 +319,7 @@ pub fn tokenizer_metadata(dir: &Path, cfg: &HfConfig, meta: &mut Metadata) -> Re
     }
     special_vocab(dir, &tok, tc.clone(), &added, cfg, meta)?;
 
-    // LlamaModel.set_vocab: add_space_prefix from tokenizer_config.json.
-    if matches!(cfg.arch, Architecture::Llama | Architecture::Mistral) {
-        if let Some(b) = tc
-            .as_ref()
-            .and_then(|t| t.get("add_prefix_space"))
-            .and_then(Json::as_bool)
-        {
-            meta.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(b));
-        }
-    }
+    add_space_prefix(cfg, tc.as_ref(), meta);
     Ok(())
 }
 
