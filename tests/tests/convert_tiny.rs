@@ -464,6 +464,10 @@ fn synthetic_mistral_converts_with_permutation() {
         assert_eq!(m["general.architecture"], "llama");
         assert_eq!(m["llama.rope.dimension_count"], 16);
         assert_eq!(m["llama.attention.head_count_kv"], 2);
+        // No head_dim in config.json: MistralConfig's default (hidden/heads), as llama.cpp
+        // sees it through AutoConfig.
+        assert_eq!(m["llama.attention.key_length"], 16);
+        assert_eq!(m["llama.context_length"], 512);
     }
 }
 

@@ -344,12 +344,7 @@ fn hyperparameters(c: &HfConfig, outtype: OutType, m: &mut Metadata) {
     m.set(k("embedding_length"), MetaValue::U32(c.n_embd));
     m.set(k("feed_forward_length"), MetaValue::U32(c.n_ff));
     m.set(k("attention.head_count"), MetaValue::U32(c.n_head));
-    if c.json
-        .get("num_key_value_heads")
-        .is_some_and(|v| !v.is_null())
-    {
-        m.set(k("attention.head_count_kv"), MetaValue::U32(c.n_head_kv));
-    }
+    m.set(k("attention.head_count_kv"), MetaValue::U32(c.n_head_kv));
     if let Some(t) = c.rope_theta {
         m.set(k("rope.freq_base"), MetaValue::F32(t));
     }
