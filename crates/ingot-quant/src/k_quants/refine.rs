@@ -29,6 +29,10 @@ use crate::blocks::QK_K;
 /// Upper bound on B/C rounds; each round costs about 2×(candidates × 256) value updates.
 const MAX_ROUNDS: usize = 4;
 
+/// Independent partial sums per error accumulation (a multiple of the SIMD width; divides
+/// every sub-block length).
+const LANES: usize = 8;
+
 /// Grid of a symmetric K-quant (Q3_K, Q6_K): x̂ = d·sc·q.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SymmetricFormat {
@@ -110,14 +114,23 @@ fn sym_codes(fmt: &SymmetricFormat, x: &[f32], w: &[f32], s: f32, q: &mut [i32])
         }
         return err;
     }
+    // Partial sums in LANES independent accumulators let the compiler vectorise the loop
+    // (a single running f32 sum would force sequential adds); sub-blocks are 16 or 32 long.
     let inv = 1.0 / s;
-    for i in 0..x.len() {
-        let l = nearest_int(x[i] * inv).clamp(fmt.qmin, fmt.qmax);
-        q[i] = l;
-        let diff = x[i] - s * l as f32;
-        err += w[i] * diff * diff;
+    let mut acc = [0.0f32; LANES];
+    for ((xc, wc), qc) in x
+        .chunks_exact(LANES)
+        .zip(w.chunks_exact(LANES))
+        .zip(q.chunks_exact_mut(LANES))
+    {
+        for k in 0..LANES {
+            let l = nearest_int(xc[k] * inv).clamp(fmt.qmin, fmt.qmax);
+            qc[k] = l;
+            let diff = xc[k] - s * l as f32;
+            acc[k] += wc[k] * diff * diff;
+        }
     }
-    err
+    err + acc.iter().sum::<f32>()
 }
 
 fn sym_error<const NSUB: usize>(
@@ -245,13 +258,20 @@ fn aff_codes(qmax: i32, x: &[f32], w: &[f32], s: f32, m: f32, q: &mut [i32]) -> 
         return err;
     }
     let inv = 1.0 / s;
-    for i in 0..x.len() {
-        let l = nearest_int(((x[i] + m) * inv).clamp(-1.0, qmax as f32 + 1.0)).clamp(0, qmax);
-        q[i] = l;
-        let diff = x[i] - (s * l as f32 - m);
-        err += w[i] * diff * diff;
+    let mut acc = [0.0f32; LANES];
+    for ((xc, wc), qc) in x
+        .chunks_exact(LANES)
+        .zip(w.chunks_exact(LANES))
+        .zip(q.chunks_exact_mut(LANES))
+    {
+        for k in 0..LANES {
+            let l = nearest_int(((xc[k] + m) * inv).clamp(-1.0, qmax as f32 + 1.0)).clamp(0, qmax);
+            qc[k] = l;
+            let diff = xc[k] - (s * l as f32 - m);
+            acc[k] += wc[k] * diff * diff;
+        }
     }
-    err
+    err + acc.iter().sum::<f32>()
 }
 
 fn aff_error<const NSUB: usize>(
