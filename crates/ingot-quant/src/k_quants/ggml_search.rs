@@ -168,9 +168,9 @@ pub fn make_qkx2_quants(
     p: AffineSearch,
 ) -> (f32, f32) {
     if p.use_mad {
-        affine_search::<false, true>(nmax, x, weights, l_out, p)
+        affine_search::<true>(nmax, x, weights, l_out, p)
     } else {
-        affine_search::<false, false>(nmax, x, weights, l_out, p)
+        affine_search::<false>(nmax, x, weights, l_out, p)
     }
 }
 
@@ -185,16 +185,17 @@ pub fn make_qkx3_quants(
     p: AffineSearch,
 ) -> (f32, f32) {
     if p.use_mad {
-        affine_search::<true, true>(nmax, x, weights, l_out, p)
+        affine_search::<true>(nmax, x, weights, l_out, p)
     } else {
-        affine_search::<true, false>(nmax, x, weights, l_out, p)
+        affine_search::<false>(nmax, x, weights, l_out, p)
     }
 }
 
-/// The body of both affine searches; `CLAMP_FIRST` selects qkx3's code computation and
-/// `MAD` the absolute-error criterion (compile-time, so the lane loops stay branch-free).
+/// The body of both affine searches (qkx2 rounds then clamps the codes, qkx3 clamps then
+/// rounds: the same codes for finite input); `MAD` selects the absolute-error criterion at
+/// compile time, so the lane loops stay branch-free.
 #[inline(always)]
-fn affine_search<const CLAMP_FIRST: bool, const MAD: bool>(
+fn affine_search<const MAD: bool>(
     nmax: i32,
     x: &[f32],
     weights: &[f32],
@@ -244,17 +245,15 @@ fn affine_search<const CLAMP_FIRST: bool, const MAD: bool>(
     // loops into SIMD, and the choice is made in ggml's candidate order. In ggml a later
     // candidate depends on the min of the last accepted one, so when an acceptance changes
     // the min, the batch restarts at the next candidate.
-    let code = |iscale: f32, xi: f32, min: f32| -> i32 {
-        if CLAMP_FIRST {
-            let v = iscale * (xi - min);
-            if v > 0.0 {
-                nearest_int(v.min(nmaxf))
-            } else {
-                0
-            }
-        } else {
-            nearest_int(iscale * (xi - min)).clamp(0, nmax)
-        }
+    //
+    // Codes are produced directly as floats: for 0 ≤ v ≤ nmax, (v + 1.5·2²³) − 1.5·2²³ is the
+    // same round-half-to-even as `nearest_int`, and clamping v before rounding gives the same
+    // code as clamping the integer after (for finite input, which the dispatch guarantees).
+    // This holds for both qkx2 (round, then clamp) and qkx3 (clamp, then round).
+    let code = |iscale: f32, xi: f32, min: f32| -> f32 {
+        const MAGIC: f32 = 12_582_912.0;
+        let v = (iscale * (xi - min)).max(0.0).min(nmaxf);
+        (v + MAGIC) - MAGIC
     };
     let sum_wx2: f64 = (0..n)
         .map(|i| weights[i] as f64 * x[i] as f64 * x[i] as f64)
@@ -272,7 +271,7 @@ fn affine_search<const CLAMP_FIRST: bool, const MAD: bool>(
         for i in 0..n {
             let (xi, w) = (x[i], weights[i]);
             for k in 0..LANES {
-                let lf = code(iscale[k], xi, min0) as f32;
+                let lf = code(iscale[k], xi, min0);
                 sum_l[k] += w * lf;
                 sum_l2[k] += w * lf * lf;
                 sum_xl[k] += w * lf * xi;
@@ -302,7 +301,7 @@ fn affine_search<const CLAMP_FIRST: bool, const MAD: bool>(
             for i in 0..n {
                 let (xi, w) = (x[i], weights[i]);
                 for k in 0..LANES {
-                    let lf = code(iscale[k], xi, min0) as f32;
+                    let lf = code(iscale[k], xi, min0);
                     let diff = this_scale[k] * lf + this_min[k] - xi;
                     cur_error[k] += w * err(diff);
                 }
@@ -326,7 +325,7 @@ fn affine_search<const CLAMP_FIRST: bool, const MAD: bool>(
                 }
                 let mut e = 0.0f32;
                 for i in 0..n {
-                    let lf = code(iscale[k], x[i], min0) as f32;
+                    let lf = code(iscale[k], x[i], min0);
                     let diff = this_scale[k] * lf + this_min[k] - x[i];
                     e += weights[i] * err(diff);
                 }
