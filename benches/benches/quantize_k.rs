@@ -105,5 +105,46 @@ fn bench_q6k(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_q4k, bench_q6k);
+/// Throughput ratios ingot ÷ candle measured interleaved (A, B, A, B, …) and summed, so a
+/// machine whose load drifts during the run (shared CI runners) still compares like with
+/// like; printed beside criterion's absolute figures.
+fn interleaved_ratios(_c: &mut Criterion) {
+    let (x, w) = data();
+    let nb = x.len() / 256;
+    let mut ours = vec![<q4_k::BlockQ4K as bytemuck::Zeroable>::zeroed(); nb];
+    let mut theirs = vec![CandleQ4K::zeros(); nb];
+    let time = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let (mut t_ref, mut t_cref, mut t_w, mut t_cw) = (0.0, 0.0, 0.0, 0.0);
+    for _ in 0..20 {
+        t_ref += time(&mut || {
+            for (xr, or) in x.chunks(COLS).zip(ours.chunks_mut(COLS / 256)) {
+                q4_k::quantize_row_ref(black_box(xr), or);
+            }
+        });
+        t_cref += time(&mut || CandleQ4K::from_float(black_box(&x), &mut theirs));
+        t_w += time(&mut || {
+            for (xr, or) in x.chunks(COLS).zip(ours.chunks_mut(COLS / 256)) {
+                q4_k::quantize_row(black_box(xr), Some(&w), or);
+            }
+        });
+        t_cw += time(&mut || CandleQ4K::from_float_imatrix(black_box(&x), &mut theirs, &w, COLS));
+    }
+    let mb = (x.len() * 4 * 20) as f64 / 1e6;
+    println!(
+        "quantize_k/q4_k interleaved, 1 thread: ingot ref {:.1} MB/s vs candle from_float {:.1} MB/s \
+         (ratio {:.2}); ingot weighted {:.1} MB/s vs candle from_float_imatrix {:.1} MB/s (ratio {:.2})",
+        mb / t_ref,
+        mb / t_cref,
+        t_cref / t_ref,
+        mb / t_w,
+        mb / t_cw,
+        t_cw / t_w
+    );
+}
+
+criterion_group!(benches, interleaved_ratios, bench_q4k, bench_q6k);
 criterion_main!(benches);
