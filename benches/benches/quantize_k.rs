@@ -105,9 +105,9 @@ fn bench_q6k(c: &mut Criterion) {
     g.finish();
 }
 
-/// Throughput ratios ingot ÷ candle measured interleaved (A, B, A, B, …) and summed, so a
-/// machine whose load drifts during the run (shared CI runners) still compares like with
-/// like; printed beside criterion's absolute figures.
+/// Throughput ratios ingot ÷ candle measured interleaved (A, B, A, B, …), keeping each one's
+/// fastest pass, so a machine whose load drifts during the run (shared CI runners) still
+/// compares like with like; printed beside criterion's absolute figures.
 fn interleaved_ratios(_c: &mut Criterion) {
     let (x, w) = data();
     let nb = x.len() / 256;
@@ -118,31 +118,35 @@ fn interleaved_ratios(_c: &mut Criterion) {
         f();
         t.elapsed().as_secs_f64()
     };
-    let (mut t_ref, mut t_cref, mut t_w, mut t_cw) = (0.0, 0.0, 0.0, 0.0);
-    for _ in 0..20 {
-        t_ref += time(&mut || {
+    let mut t = [f64::INFINITY; 4];
+    for _ in 0..30 {
+        t[0] = t[0].min(time(&mut || {
             for (xr, or) in x.chunks(COLS).zip(ours.chunks_mut(COLS / 256)) {
                 q4_k::quantize_row_ref(black_box(xr), or);
             }
-        });
-        t_cref += time(&mut || CandleQ4K::from_float(black_box(&x), &mut theirs));
-        t_w += time(&mut || {
+        }));
+        t[1] = t[1].min(time(&mut || {
+            CandleQ4K::from_float(black_box(&x), &mut theirs)
+        }));
+        t[2] = t[2].min(time(&mut || {
             for (xr, or) in x.chunks(COLS).zip(ours.chunks_mut(COLS / 256)) {
                 q4_k::quantize_row(black_box(xr), Some(&w), or);
             }
-        });
-        t_cw += time(&mut || CandleQ4K::from_float_imatrix(black_box(&x), &mut theirs, &w, COLS));
+        }));
+        t[3] = t[3].min(time(&mut || {
+            CandleQ4K::from_float_imatrix(black_box(&x), &mut theirs, &w, COLS)
+        }));
     }
-    let mb = (x.len() * 4 * 20) as f64 / 1e6;
+    let mb = (x.len() * 4) as f64 / 1e6;
     println!(
         "quantize_k/q4_k interleaved, 1 thread: ingot ref {:.1} MB/s vs candle from_float {:.1} MB/s \
          (ratio {:.2}); ingot weighted {:.1} MB/s vs candle from_float_imatrix {:.1} MB/s (ratio {:.2})",
-        mb / t_ref,
-        mb / t_cref,
-        t_cref / t_ref,
-        mb / t_w,
-        mb / t_cw,
-        t_cw / t_w
+        mb / t[0],
+        mb / t[1],
+        t[1] / t[0],
+        mb / t[2],
+        mb / t[3],
+        t[3] / t[2]
     );
 }
 

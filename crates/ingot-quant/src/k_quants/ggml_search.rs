@@ -10,7 +10,7 @@
 use super::nearest_int;
 
 /// Candidates evaluated together by the grid searches (one per SIMD lane).
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below this is treated as zero.
 pub const GROUP_MAX_EPS: f32 = 1e-15;
