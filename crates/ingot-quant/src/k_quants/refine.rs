@@ -29,6 +29,9 @@ use crate::blocks::QK_K;
 /// Upper bound on B/C rounds; each round costs about 2×(candidates × 256) value updates.
 const MAX_ROUNDS: usize = 4;
 
+/// The largest finite f16 value.
+const F16_MAX: f32 = 65504.0;
+
 /// Independent partial sums per error accumulation (a multiple of the SIMD width; divides
 /// every sub-block length).
 const LANES: usize = 8;
@@ -160,6 +163,25 @@ pub(crate) fn refine_symmetric<const NSUB: usize>(
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
     let n = fmt.sub_len;
+    if !st.d.is_finite() {
+        // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
+        // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
+        st.d = if st.d.is_nan() {
+            0.0
+        } else {
+            F16_MAX.copysign(st.d)
+        };
+        for j in 0..NSUB {
+            let r = j * n..(j + 1) * n;
+            sym_codes(
+                fmt,
+                &x[r.clone()],
+                &w[r.clone()],
+                st.d * st.sc[j] as f32,
+                &mut st.q[r],
+            );
+        }
+    }
     let mut best = sym_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
@@ -302,6 +324,24 @@ pub(crate) fn refine_affine<const NSUB: usize>(
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
     let n = fmt.sub_len;
+    if !st.d.is_finite() || !st.dmin.is_finite() {
+        // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
+        // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
+        let sat = |v: f32| {
+            if v.is_nan() {
+                0.0
+            } else {
+                v.clamp(-F16_MAX, F16_MAX)
+            }
+        };
+        st.d = sat(st.d);
+        st.dmin = sat(st.dmin);
+        for j in 0..NSUB {
+            let r = j * n..(j + 1) * n;
+            let (s, m) = (st.d * st.ls[j] as f32, st.dmin * st.lm[j] as f32);
+            aff_codes(fmt.qmax, &x[r.clone()], &w[r.clone()], s, m, &mut st.q[r]);
+        }
+    }
     let mut best = aff_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
