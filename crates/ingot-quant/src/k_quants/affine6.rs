@@ -159,6 +159,7 @@ pub(crate) fn quantize_best(
         sub_len: 32,
         qmax: nmax,
         lmax: 63,
+        scale_window: if nmax > 15 { 2 } else { 1 },
     };
     refine::refine_affine(&fmt, x, w, &mut st);
     let ls: [u8; 8] = std::array::from_fn(|j| st.ls[j] as u8);
