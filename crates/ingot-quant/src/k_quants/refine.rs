@@ -49,6 +49,10 @@ pub(crate) struct SymmetricFormat {
     pub scmin: i32,
     /// Largest sub-block scale.
     pub scmax: i32,
+    /// Offsets from the least-squares scale code tried in step B (the opposite sign's
+    /// neighbourhood is always tried too). Wide windows pay off: ggml's scales are often
+    /// several codes away from the best ones once d is refitted.
+    pub scale_offsets: &'static [i32],
 }
 
 /// One symmetric super-block: `d` holds an exact f16 value.
@@ -68,10 +72,10 @@ pub(crate) struct AffineFormat {
     pub qmax: i32,
     /// Largest scale and min code (they start at 0).
     pub lmax: i32,
-    /// Scale codes tried on each side of the least-squares optimum in step B (mins: ±1).
-    /// 2 helps Q2_K and Q5_K clearly (golden weighted ratio 0.888 → 0.865 for Q5_K) and Q4_K
-    /// barely (0.935 → 0.932), where the extra candidates cost ~10% of its speed.
-    pub scale_window: i32,
+    /// Offsets from the least-squares scale code tried in step B.
+    pub scale_offsets: &'static [i32],
+    /// Offsets from the least-squares min code tried in step B.
+    pub min_offsets: &'static [i32],
 }
 
 /// One affine super-block: `d` and `dmin` hold exact f16 values.
@@ -211,7 +215,12 @@ pub(crate) fn refine_symmetric<const NSUB: usize>(
                 } else {
                     st.sc[j]
                 };
-                for c in [c0, c0 - 1, c0 + 1, c0 - 2, c0 + 2, -c0, -c0 - 1, -c0 + 1] {
+                for c in fmt
+                    .scale_offsets
+                    .iter()
+                    .map(|o| c0 + o)
+                    .chain([-c0, -c0 - 1, -c0 + 1])
+                {
                     let c = c.clamp(fmt.scmin, fmt.scmax);
                     if c == best_sc {
                         continue;
@@ -387,11 +396,8 @@ pub(crate) fn refine_affine<const NSUB: usize>(
             };
             let c_s = to_code(s_fit, st.d, st.ls[j]);
             let c_m = to_code(m_fit, st.dmin, st.lm[j]);
-            for ds in [0i32, -1, 1, -2, 2] {
-                if ds.abs() > fmt.scale_window {
-                    continue;
-                }
-                for dm in [0, -1, 1] {
+            for &ds in fmt.scale_offsets {
+                for &dm in fmt.min_offsets {
                     let ls = (c_s + ds).clamp(0, fmt.lmax);
                     let lm = (c_m + dm).clamp(0, fmt.lmax);
                     if ls == bls && lm == blm {
