@@ -9,7 +9,8 @@
 //! ```text
 //! repeat until no step lowers the error (at most MAX_ROUNDS):
 //!   B  for each sub-block j: for scale (and min) codes near the weighted least-squares optimum
-//!      of the current codes (±1, ±2), and the current ones:
+//!      of the current codes (a per-type window of offsets, e.g. ±16 for Q6_K's 8-bit
+//!      scales), and the current ones:
 //!          re-round every code of the sub-block against them (exact for fixed scales, since
 //!          the objective is separable per value) and keep the pair with the lowest error
 //!   C  fit the super-block factors (d, or d and dmin) by weighted least squares given all
@@ -20,8 +21,8 @@
 //!
 //! llama.cpp instead fixes the sub-block scales from a per-sub-block search, quantizes them to
 //! 6 (or 4, 8) bits against a super-block scale chosen on the float scales, and re-rounds the
-//! values once: it never re-fits the super-block factor to the integer scales and codes, which
-//! is where most of the gain here comes from.
+//! values once: it never re-fits the super-block factor to the integer scales and codes, nor
+//! revisits the integer scales afterwards, which is where the gain here comes from.
 
 use super::{f16_round, nearest_int};
 use crate::blocks::QK_K;
