@@ -159,6 +159,19 @@ pub(crate) fn quantize_best(
         sub_len: 32,
         qmax: nmax,
         lmax: 63,
+        // Wider windows lower the error further (Q4_K with ±4 × ±2: ratio 0.917) at a
+        // proportional cost; Q4_K, the most used type, keeps a window that stays faster than
+        // candle's imatrix quantizer, Q5_K takes the wide one.
+        scale_offsets: if nmax > 15 {
+            &[0, -1, 1, -2, 2, -3, 3, -4, 4]
+        } else {
+            &[0, -1, 1, -2, 2]
+        },
+        min_offsets: if nmax > 15 {
+            &[0, -1, 1, -2, 2]
+        } else {
+            &[0, -1, 1]
+        },
     };
     refine::refine_affine(&fmt, x, w, &mut st);
     let ls: [u8; 8] = std::array::from_fn(|j| st.ls[j] as u8);

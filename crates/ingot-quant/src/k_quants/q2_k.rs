@@ -39,6 +39,8 @@ const FORMAT: AffineFormat = AffineFormat {
     sub_len: 16,
     qmax: 3,
     lmax: 15,
+    scale_offsets: &[0, -1, 1, -2, 2, -3, 3],
+    min_offsets: &[0, -1, 1, -2, 2],
 };
 
 fn pack(d: f16, dmin: f16, scales: &[u8; 16], l: &[u8; QK_K]) -> BlockQ2K {

@@ -42,6 +42,7 @@ const FORMAT: SymmetricFormat = SymmetricFormat {
     qmax: 3,
     scmin: -32,
     scmax: 31,
+    scale_offsets: &[0, -1, 1, -2, 2, -3, 3, -4, 4, -6, 6],
 };
 
 /// Packs codes (0..=7, i.e. q + 4), packed scales and d into a block.

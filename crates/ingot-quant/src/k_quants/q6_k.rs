@@ -44,6 +44,9 @@ pub(crate) const FORMAT: SymmetricFormat = SymmetricFormat {
     qmax: 31,
     scmin: -128,
     scmax: 127,
+    scale_offsets: &[
+        0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8, 8, -10, 10, -12, 12, -16, 16,
+    ],
 };
 
 /// Packs codes (0..=63, i.e. q + 32), scales and d into a block.

@@ -9,7 +9,8 @@
 //! ```text
 //! repeat until no step lowers the error (at most MAX_ROUNDS):
 //!   B  for each sub-block j: for scale (and min) codes near the weighted least-squares optimum
-//!      of the current codes (±1, ±2), and the current ones:
+//!      of the current codes (a per-type window of offsets, e.g. ±16 for Q6_K's 8-bit
+//!      scales), and the current ones:
 //!          re-round every code of the sub-block against them (exact for fixed scales, since
 //!          the objective is separable per value) and keep the pair with the lowest error
 //!   C  fit the super-block factors (d, or d and dmin) by weighted least squares given all
@@ -20,14 +21,21 @@
 //!
 //! llama.cpp instead fixes the sub-block scales from a per-sub-block search, quantizes them to
 //! 6 (or 4, 8) bits against a super-block scale chosen on the float scales, and re-rounds the
-//! values once: it never re-fits the super-block factor to the integer scales and codes, which
-//! is where most of the gain here comes from.
+//! values once: it never re-fits the super-block factor to the integer scales and codes, nor
+//! revisits the integer scales afterwards, which is where the gain here comes from.
 
 use super::{f16_round, nearest_int};
 use crate::blocks::QK_K;
 
 /// Upper bound on B/C rounds; each round costs about 2×(candidates × 256) value updates.
 const MAX_ROUNDS: usize = 4;
+
+/// The largest finite f16 value.
+const F16_MAX: f32 = 65504.0;
+
+/// Independent partial sums per error accumulation (a multiple of the SIMD width; divides
+/// every sub-block length).
+const LANES: usize = 8;
 
 /// Grid of a symmetric K-quant (Q3_K, Q6_K): x̂ = d·sc·q.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +50,10 @@ pub(crate) struct SymmetricFormat {
     pub scmin: i32,
     /// Largest sub-block scale.
     pub scmax: i32,
+    /// Offsets from the least-squares scale code tried in step B (the opposite sign's
+    /// neighbourhood is always tried too). Wide windows pay off: ggml's scales are often
+    /// several codes away from the best ones once d is refitted.
+    pub scale_offsets: &'static [i32],
 }
 
 /// One symmetric super-block: `d` holds an exact f16 value.
@@ -61,6 +73,10 @@ pub(crate) struct AffineFormat {
     pub qmax: i32,
     /// Largest scale and min code (they start at 0).
     pub lmax: i32,
+    /// Offsets from the least-squares scale code tried in step B.
+    pub scale_offsets: &'static [i32],
+    /// Offsets from the least-squares min code tried in step B.
+    pub min_offsets: &'static [i32],
 }
 
 /// One affine super-block: `d` and `dmin` hold exact f16 values.
@@ -110,14 +126,23 @@ fn sym_codes(fmt: &SymmetricFormat, x: &[f32], w: &[f32], s: f32, q: &mut [i32])
         }
         return err;
     }
+    // Partial sums in LANES independent accumulators let the compiler vectorise the loop
+    // (a single running f32 sum would force sequential adds); sub-blocks are 16 or 32 long.
     let inv = 1.0 / s;
-    for i in 0..x.len() {
-        let l = nearest_int(x[i] * inv).clamp(fmt.qmin, fmt.qmax);
-        q[i] = l;
-        let diff = x[i] - s * l as f32;
-        err += w[i] * diff * diff;
+    let mut acc = [0.0f32; LANES];
+    for ((xc, wc), qc) in x
+        .chunks_exact(LANES)
+        .zip(w.chunks_exact(LANES))
+        .zip(q.chunks_exact_mut(LANES))
+    {
+        for k in 0..LANES {
+            let l = nearest_int(xc[k] * inv).clamp(fmt.qmin, fmt.qmax);
+            qc[k] = l;
+            let diff = xc[k] - s * l as f32;
+            acc[k] += wc[k] * diff * diff;
+        }
     }
-    err
+    err + acc.iter().sum::<f32>()
 }
 
 fn sym_error<const NSUB: usize>(
@@ -147,6 +172,25 @@ pub(crate) fn refine_symmetric<const NSUB: usize>(
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
     let n = fmt.sub_len;
+    if !st.d.is_finite() {
+        // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
+        // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
+        st.d = if st.d.is_nan() {
+            0.0
+        } else {
+            F16_MAX.copysign(st.d)
+        };
+        for j in 0..NSUB {
+            let r = j * n..(j + 1) * n;
+            sym_codes(
+                fmt,
+                &x[r.clone()],
+                &w[r.clone()],
+                st.d * st.sc[j] as f32,
+                &mut st.q[r],
+            );
+        }
+    }
     let mut best = sym_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
@@ -172,7 +216,12 @@ pub(crate) fn refine_symmetric<const NSUB: usize>(
                 } else {
                     st.sc[j]
                 };
-                for c in [c0, c0 - 1, c0 + 1, c0 - 2, c0 + 2, -c0, -c0 - 1, -c0 + 1] {
+                for c in fmt
+                    .scale_offsets
+                    .iter()
+                    .map(|o| c0 + o)
+                    .chain([-c0, -c0 - 1, -c0 + 1])
+                {
                     let c = c.clamp(fmt.scmin, fmt.scmax);
                     if c == best_sc {
                         continue;
@@ -245,13 +294,20 @@ fn aff_codes(qmax: i32, x: &[f32], w: &[f32], s: f32, m: f32, q: &mut [i32]) -> 
         return err;
     }
     let inv = 1.0 / s;
-    for i in 0..x.len() {
-        let l = nearest_int(((x[i] + m) * inv).clamp(-1.0, qmax as f32 + 1.0)).clamp(0, qmax);
-        q[i] = l;
-        let diff = x[i] - (s * l as f32 - m);
-        err += w[i] * diff * diff;
+    let mut acc = [0.0f32; LANES];
+    for ((xc, wc), qc) in x
+        .chunks_exact(LANES)
+        .zip(w.chunks_exact(LANES))
+        .zip(q.chunks_exact_mut(LANES))
+    {
+        for k in 0..LANES {
+            let l = nearest_int(((xc[k] + m) * inv).clamp(-1.0, qmax as f32 + 1.0)).clamp(0, qmax);
+            qc[k] = l;
+            let diff = xc[k] - (s * l as f32 - m);
+            acc[k] += wc[k] * diff * diff;
+        }
     }
-    err
+    err + acc.iter().sum::<f32>()
 }
 
 fn aff_error<const NSUB: usize>(
@@ -282,6 +338,24 @@ pub(crate) fn refine_affine<const NSUB: usize>(
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
     let n = fmt.sub_len;
+    if !st.d.is_finite() || !st.dmin.is_finite() {
+        // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
+        // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
+        let sat = |v: f32| {
+            if v.is_nan() {
+                0.0
+            } else {
+                v.clamp(-F16_MAX, F16_MAX)
+            }
+        };
+        st.d = sat(st.d);
+        st.dmin = sat(st.dmin);
+        for j in 0..NSUB {
+            let r = j * n..(j + 1) * n;
+            let (s, m) = (st.d * st.ls[j] as f32, st.dmin * st.lm[j] as f32);
+            aff_codes(fmt.qmax, &x[r.clone()], &w[r.clone()], s, m, &mut st.q[r]);
+        }
+    }
     let mut best = aff_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
@@ -323,8 +397,8 @@ pub(crate) fn refine_affine<const NSUB: usize>(
             };
             let c_s = to_code(s_fit, st.d, st.ls[j]);
             let c_m = to_code(m_fit, st.dmin, st.lm[j]);
-            for ds in [0, -1, 1] {
-                for dm in [0, -1, 1] {
+            for &ds in fmt.scale_offsets {
+                for &dm in fmt.min_offsets {
                     let ls = (c_s + ds).clamp(0, fmt.lmax);
                     let lm = (c_m + dm).clamp(0, fmt.lmax);
                     if ls == bls && lm == blm {
