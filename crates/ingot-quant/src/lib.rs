@@ -2,5 +2,6 @@
 #![deny(missing_docs)]
 
 pub mod blocks;
+pub mod float;
 pub mod k_quants;
 pub mod legacy;
