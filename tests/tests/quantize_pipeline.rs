@@ -340,3 +340,30 @@ fn golden_imatrix_formats_agree_and_convert_both_ways() {
         std::fs::read(g.join("imatrix.dat")).unwrap()
     );
 }
+
+#[test]
+fn reference_option_gives_ggml_reference_blocks_for_unweighted_tensors() {
+    let dir = ingot_tests::temp_dir();
+    let input = dir.path().join("in.gguf");
+    let src = write_model(&input, &Spec::small());
+    let mut o = QuantizeOptions::new(FileType::Q4_0);
+    o.reference_unweighted = true;
+    let out = dir.path().join("ref.gguf");
+    quantize(&input, &out, &o, None);
+    let f = GgufFile::open(&out).unwrap();
+    let (name, shape, vals) = src.iter().find(|t| t.0 == "blk.1.attn_q.weight").unwrap();
+    let row = shape[0] as usize;
+    let row_bytes = GgmlType::Q4_0.row_bytes(shape[0]).unwrap() as usize;
+    let mut want = vec![0u8; row_bytes * vals.len() / row];
+    for (x, o) in vals.chunks(row).zip(want.chunks_mut(row_bytes)) {
+        ingot_quant::quantize_row(
+            GgmlType::Q4_0,
+            x,
+            None,
+            ingot_quant::QuantMode::Reference,
+            o,
+        )
+        .unwrap();
+    }
+    assert_eq!(f.tensor(name).unwrap().bytes(), &want[..]);
+}

@@ -272,6 +272,10 @@ pub struct QuantizeOptions {
     pub keep_split: bool,
     /// Store ingot's integrity digests in the output (default on).
     pub integrity: bool,
+    /// For tensors without importance weights, use ggml's reference quantizers (llama-quantize's
+    /// output, much faster) instead of ingot's plain-error search. Weighted tensors always use
+    /// the weighted quantizer.
+    pub reference_unweighted: bool,
 }
 
 impl QuantizeOptions {
@@ -287,6 +291,7 @@ impl QuantizeOptions {
             split: SplitPolicy::default(),
             keep_split: false,
             integrity: true,
+            reference_unweighted: false,
         }
     }
 }
@@ -348,6 +353,7 @@ pub struct Prepared<'f> {
     integrity: bool,
     split: SplitPolicy,
     keep_split: bool,
+    reference_unweighted: bool,
 }
 
 impl std::fmt::Debug for Prepared<'_> {
@@ -445,6 +451,7 @@ impl<'f> Prepared<'f> {
             integrity: opts.integrity,
             split: opts.split,
             keep_split: opts.keep_split,
+            reference_unweighted: opts.reference_unweighted,
         })
     }
 
@@ -461,7 +468,7 @@ impl<'f> Prepared<'f> {
             let w = &mut writers[writer_of[i]];
             let w_slice = self.weights[i].as_deref();
             if t.converts() {
-                convert_tensor(&reader, t, w_slice, w, progress)?;
+                convert_tensor(&reader, t, w_slice, self.reference_unweighted, w, progress)?;
             } else {
                 copy_tensor(&reader, t, w, progress)?;
             }
@@ -850,8 +857,15 @@ fn encode_row(
     tensor: &TensorPlan,
     x: &[f32],
     weights: Option<&[f32]>,
+    reference: bool,
     out: &mut [u8],
 ) -> Result<(), QuantizeError> {
+    let reference = reference && weights.is_none();
+    let mode = if reference {
+        QuantMode::Reference
+    } else {
+        QuantMode::Default
+    };
     match tensor.target_type {
         GgmlType::F32 => {
             for (o, v) in out.chunks_exact_mut(4).zip(x) {
@@ -865,8 +879,8 @@ fn encode_row(
             crate::float::f32_to_bf16_row(x, bytemuck::cast_slice_mut(out));
         }
         ty if ty.is_quantized() => {
-            if !k_quant_encode(ty, x, weights, out) {
-                crate::quantize_row(ty, x, weights, QuantMode::Default, out).map_err(|source| {
+            if !k_quant_encode(ty, x, weights, reference, out) {
+                crate::quantize_row(ty, x, weights, mode, out).map_err(|source| {
                     QuantizeError::Quant {
                         tensor: tensor.source_name.clone(),
                         source,
@@ -913,7 +927,13 @@ fn k_quant_decode(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> bool {
 
 /// Quantizes one row to a K type through its module (see [`k_quant_decode`]); false for other
 /// types or malformed sizes.
-fn k_quant_encode(ty: GgmlType, x: &[f32], weights: Option<&[f32]>, out: &mut [u8]) -> bool {
+fn k_quant_encode(
+    ty: GgmlType,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    reference: bool,
+    out: &mut [u8],
+) -> bool {
     use crate::k_quants::{q2_k, q3_k, q4_k, q5_k, q6_k};
     if x.len() % crate::blocks::QK_K != 0 || weights.is_some_and(|w| w.len() != x.len()) {
         return false;
@@ -922,7 +942,11 @@ fn k_quant_encode(ty: GgmlType, x: &[f32], weights: Option<&[f32]>, out: &mut [u
         ($m:ident, $b:ty) => {
             match bytemuck::try_cast_slice_mut::<u8, $b>(out) {
                 Ok(blocks) if blocks.len() * crate::blocks::QK_K == x.len() => {
-                    $m::quantize_row(x, weights, blocks);
+                    if reference {
+                        $m::quantize_row_ref(x, blocks);
+                    } else {
+                        $m::quantize_row(x, weights, blocks);
+                    }
                     true
                 }
                 _ => false,
@@ -952,6 +976,7 @@ fn convert_tensor(
     r: &DataReader,
     t: &TensorPlan,
     weights: Option<&[f32]>,
+    reference: bool,
     w: &mut GgufWriter,
     progress: &mut dyn Progress,
 ) -> Result<(), QuantizeError> {
@@ -993,7 +1018,7 @@ fn convert_tensor(
                         let m = (r / rows_per_matrix) as usize;
                         &w[m * row_len..(m + 1) * row_len]
                     });
-                    encode_row(t, x, wrow, d)
+                    encode_row(t, x, wrow, reference, d)
                 },
             )?;
         w.write_tensor_chunk(dst)?;

@@ -84,6 +84,10 @@ struct Args {
     /// Convert the importance matrix IN to OUT and exit.
     #[arg(long)]
     imatrix_convert: bool,
+    /// Tensors without imatrix weights use ggml's reference quantizers (llama-quantize's output,
+    /// much faster) instead of ingot's slower error-minimising search.
+    #[arg(long)]
+    reference: bool,
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     no_progress_bar: bool,
@@ -245,6 +249,7 @@ fn options(args: &Args, file_type: FileType) -> Result<QuantizeOptions> {
         };
     }
     o.keep_split = args.keep_split;
+    o.reference_unweighted = args.reference;
     if let Some(p) = &args.imatrix {
         let bytes = std::fs::read(p).with_context(|| format!("reading imatrix {}", p.display()))?;
         o.imatrix_source = Some(ImatrixSource {
