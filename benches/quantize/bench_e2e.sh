@@ -27,10 +27,12 @@ cat "$model" > /dev/null
 bytes=$(python3 -c "from gguf import GGUFReader; r=GGUFReader('$model'); print(sum(int(t.n_bytes) for t in r.tensors))")
 echo "model: $model, $bytes bytes of tensor data; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 printf '%-8s %-9s %10s %10s\n' type imatrix "median s" "MB/s"
+# "ref" = no imatrix with --reference (ggml's reference quantizers, llama-quantize's bytes).
 for ty in Q8_0 Q4_0 Q4_K_M; do
-  for im in no yes; do
+  for im in no ref yes; do
     args=("$model" "$work/out.gguf" "$ty" --threads 2 --no-progress-bar)
     [ "$im" = yes ] && args+=(--imatrix "$imatrix")
+    [ "$im" = ref ] && args+=(--reference)
     times=()
     for _ in 1 2 3; do
       s=$(date +%s.%N)
