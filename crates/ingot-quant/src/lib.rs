@@ -15,8 +15,11 @@ pub mod blocks;
 mod dispatch;
 mod error;
 pub mod float;
+pub mod imatrix;
 pub mod k_quants;
 pub mod legacy;
+pub mod pipeline;
+pub mod plan;
 mod tensor;
 
 pub use dispatch::{dequantize_row, quantize_row, row_bytes, QuantMode};

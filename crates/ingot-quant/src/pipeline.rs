@@ -1,0 +1,1029 @@
+//! The streaming quantize driver: one pass over a GGUF model, each tensor converted in
+//! row chunks, quantized row-parallel with rayon, and streamed to a [`GgufWriter`] that
+//! renames its temp file into place only when everything is written.
+//!
+//! ```text
+//! prepare(input, imatrix, options):
+//!   plan      = QuantPlan::build(model info from metadata, tensor infos, plan options)
+//!   imatrix   = filter (--include/--exclude-weights), validate (finite, non-negative)
+//!   for each tensor that is quantized: weights = imatrix entry of its *input* name
+//!       (length must be row length × experts; missing → warning, or error if required)
+//!   metadata  = input metadata − split.* + general.file_type, general.quantization_version,
+//!               pruning (block_count, per-layer arrays trimmed), provenance, --override-kv
+//! write(prepared, out):
+//!   declare metadata and every tensor (output name, shape, target type)
+//!   for each tensor, in input order:
+//!     unchanged type → copy its bytes in pieces
+//!     otherwise, per chunk of rows (≈ CHUNK_F32_BYTES of f32):
+//!       pread the source rows  →  rayon over rows: decode to f32 (f16/bf16/f32 or
+//!       dequantize), reject NaN/inf, encode to the target (quantize_row with the row's
+//!       imatrix slice, or f16/bf16/f32)  →  append to the writer
+//!   finish: fsync + rename (a failure or an early drop leaves nothing at OUT)
+//! ```
+//!
+//! Memory: tensor data is read with positioned reads (`pread`) from the input file, not
+//! through the memory map, so pages of the model never accumulate in the process's resident
+//! set; the working set is one chunk of source bytes, its f32 rows and its encoded rows —
+//! bounded by a few times [`CHUNK_F32_BYTES`] whatever the model or tensor size.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ingot_format::{GgmlType, GgufFile, GgufWriter, SplitPolicy, Value, WriterOptions};
+use rayon::prelude::*;
+
+use crate::imatrix::{Imatrix, ImatrixError};
+use crate::plan::{
+    is_float, FileType, ModelInfo, PlanError, PlanOptions, QuantPlan, SourceTensor, TensorPlan,
+};
+use crate::{QuantError, QuantMode};
+
+/// Target size of one chunk's f32 rows. Large enough that rayon's per-chunk overhead is
+/// negligible, small enough that memory does not grow with the model.
+pub const CHUNK_F32_BYTES: usize = 16 << 20;
+
+/// Bytes copied per piece for tensors whose type does not change.
+const COPY_PIECE: usize = 8 << 20;
+
+/// `general.quantization_version` written (`GGML_QNT_VERSION` in ggml.h).
+pub const QUANTIZATION_VERSION: u32 = 2;
+
+/// llama.cpp's provenance keys (`tools/quantize/quantize.cpp`).
+pub const KEY_IMATRIX_FILE: &str = "quantize.imatrix.file";
+/// The first dataset the imatrix was collected on.
+pub const KEY_IMATRIX_DATASET: &str = "quantize.imatrix.dataset";
+/// Imatrix entries used (after `--include/--exclude-weights`).
+pub const KEY_IMATRIX_ENTRIES: &str = "quantize.imatrix.entries_count";
+/// Chunks the imatrix was collected on.
+pub const KEY_IMATRIX_CHUNKS: &str = "quantize.imatrix.chunks_count";
+/// ingot's key: BLAKE3 (hex) of the imatrix file.
+pub const KEY_IMATRIX_BLAKE3: &str = "ingot.quantize.imatrix.blake3";
+/// ingot's key: the ingot version that wrote the file.
+pub const KEY_INGOT_VERSION: &str = "ingot.quantize.version";
+/// ingot's key: the pruned (input) block indices.
+pub const KEY_PRUNED_LAYERS: &str = "ingot.quantize.pruned_layers";
+
+/// Why quantizing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuantizeError {
+    /// The plan could not be made.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The importance matrix is unusable.
+    #[error(transparent)]
+    Imatrix(#[from] ImatrixError),
+    /// Reading the input or writing the output container failed.
+    #[error(transparent)]
+    Format(#[from] ingot_format::FormatError),
+    /// A quantizer or dequantizer rejected its input.
+    #[error("tensor {tensor}: {source}")]
+    Quant {
+        /// The tensor.
+        tensor: String,
+        /// The quantizer's error.
+        #[source]
+        source: QuantError,
+    },
+    /// A quantized tensor has no importance-matrix entry and one is required.
+    #[error("no importance matrix entry for tensor {tensor} (--require-imatrix)")]
+    MissingImatrix {
+        /// The tensor (input name).
+        tensor: String,
+    },
+    /// No entry of the importance matrix names a tensor of this model.
+    #[error("none of the {entries} importance matrix entries names a tensor of this model: the imatrix is for another model")]
+    ImatrixForAnotherModel {
+        /// Entries in the imatrix.
+        entries: usize,
+    },
+    /// A tensor holds NaN or infinity.
+    #[error("tensor {tensor}: row {row} holds a non-finite value ({value})")]
+    NonFiniteInput {
+        /// The tensor.
+        tensor: String,
+        /// The row.
+        row: u64,
+        /// The value.
+        value: f32,
+    },
+    /// The source type cannot be decoded to f32.
+    #[error("tensor {tensor}: cannot convert from type {ty}")]
+    UnsupportedSource {
+        /// The tensor.
+        tensor: String,
+        /// Its type name.
+        ty: &'static str,
+    },
+    /// The target type cannot be encoded.
+    #[error("tensor {tensor}: cannot write type {ty}")]
+    UnsupportedTarget {
+        /// The tensor.
+        tensor: String,
+        /// The type name.
+        ty: &'static str,
+    },
+    /// A `--override-kv` argument is malformed.
+    #[error("bad --override-kv {arg:?}: {problem}")]
+    BadOverride {
+        /// The argument.
+        arg: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The output would overwrite the input.
+    #[error("output {path} is the input file")]
+    OutputIsInput {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The output's directory does not exist.
+    #[error("output directory {dir} does not exist")]
+    OutputDirMissing {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Reading tensor data from the input failed.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A parsed `--override-kv KEY=TYPE:VALUE` (llama.cpp's `string_parse_kv_override`: TYPE is
+/// `int`, `float`, `bool` or `str`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KvOverride {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: KvValue,
+}
+
+/// The value of a [`KvOverride`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum KvValue {
+    /// `int:` — written with the existing key's integer type, else u32 when it fits, else i64.
+    Int(i64),
+    /// `float:` — written as f32.
+    Float(f64),
+    /// `bool:` — `true` or `false`.
+    Bool(bool),
+    /// `str:` — a string.
+    Str(String),
+}
+
+impl KvOverride {
+    /// Parses `KEY=TYPE:VALUE`.
+    pub fn parse(arg: &str) -> Result<KvOverride, QuantizeError> {
+        let bad = |problem: &str| QuantizeError::BadOverride {
+            arg: arg.to_owned(),
+            problem: problem.to_owned(),
+        };
+        let (key, rest) = arg
+            .split_once('=')
+            .ok_or_else(|| bad("expected KEY=TYPE:VALUE"))?;
+        if key.is_empty() {
+            return Err(bad("empty key"));
+        }
+        let (ty, val) = rest
+            .split_once(':')
+            .ok_or_else(|| bad("expected TYPE:VALUE after '='"))?;
+        let value = match ty {
+            "int" => KvValue::Int(val.parse().map_err(|_| bad("not an integer"))?),
+            "float" => KvValue::Float(val.parse().map_err(|_| bad("not a number"))?),
+            "bool" => match val {
+                "true" => KvValue::Bool(true),
+                "false" => KvValue::Bool(false),
+                _ => return Err(bad("bool must be true or false")),
+            },
+            "str" => KvValue::Str(val.to_owned()),
+            _ => return Err(bad("TYPE must be int, float, bool or str")),
+        };
+        Ok(KvOverride {
+            key: key.to_owned(),
+            value,
+        })
+    }
+
+    fn to_value(&self, existing: Option<&Value>) -> Result<Value, QuantizeError> {
+        let out_of_range = || QuantizeError::BadOverride {
+            arg: self.key.clone(),
+            problem: "integer out of range for the key's existing type".to_owned(),
+        };
+        Ok(match &self.value {
+            KvValue::Int(v) => {
+                let v = *v;
+                match existing {
+                    Some(Value::U8(_)) => Value::U8(v.try_into().map_err(|_| out_of_range())?),
+                    Some(Value::I8(_)) => Value::I8(v.try_into().map_err(|_| out_of_range())?),
+                    Some(Value::U16(_)) => Value::U16(v.try_into().map_err(|_| out_of_range())?),
+                    Some(Value::I16(_)) => Value::I16(v.try_into().map_err(|_| out_of_range())?),
+                    Some(Value::U32(_)) => Value::U32(v.try_into().map_err(|_| out_of_range())?),
+                    Some(Value::I32(_)) => Value::I32(v.try_into().map_err(|_| out_of_range())?),
+                    Some(Value::U64(_)) => Value::U64(v.try_into().map_err(|_| out_of_range())?),
+                    Some(Value::I64(_)) => Value::I64(v),
+                    _ => match u32::try_from(v) {
+                        Ok(u) => Value::U32(u),
+                        Err(_) => Value::I64(v),
+                    },
+                }
+            }
+            KvValue::Float(f) => Value::F32(*f as f32),
+            KvValue::Bool(b) => Value::Bool(*b),
+            KvValue::Str(s) => Value::String(s.clone()),
+        })
+    }
+}
+
+/// Where the importance matrix came from, for the provenance keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImatrixSource {
+    /// The path as the user gave it (`quantize.imatrix.file`).
+    pub file: String,
+    /// BLAKE3 of the file's bytes, hex.
+    pub blake3: String,
+}
+
+/// Everything `quantize` was asked to do besides the plan.
+#[derive(Clone, Debug)]
+pub struct QuantizeOptions {
+    /// Plan options (type, mix, overrides, pruning).
+    pub plan: PlanOptions,
+    /// A quantized tensor without an imatrix entry is an error instead of a warning.
+    pub require_imatrix: bool,
+    /// Keep only imatrix entries whose name contains one of these.
+    pub include_weights: Vec<String>,
+    /// Drop imatrix entries whose name contains one of these.
+    pub exclude_weights: Vec<String>,
+    /// Metadata overrides, applied last.
+    pub kv_overrides: Vec<KvOverride>,
+    /// Provenance of the imatrix.
+    pub imatrix_source: Option<ImatrixSource>,
+    /// Output splitting.
+    pub split: SplitPolicy,
+    /// Write one output shard per input shard, holding the same tensors (`--keep-split`).
+    pub keep_split: bool,
+    /// Store ingot's integrity digests in the output (default on).
+    pub integrity: bool,
+    /// For tensors without importance weights, use ggml's reference quantizers (llama-quantize's
+    /// output, much faster) instead of ingot's plain-error search. Weighted tensors always use
+    /// the weighted quantizer.
+    pub reference_unweighted: bool,
+}
+
+impl QuantizeOptions {
+    /// Defaults for `file_type`.
+    pub fn new(file_type: FileType) -> QuantizeOptions {
+        QuantizeOptions {
+            plan: PlanOptions::new(file_type),
+            require_imatrix: false,
+            include_weights: Vec::new(),
+            exclude_weights: Vec::new(),
+            kv_overrides: Vec::new(),
+            imatrix_source: None,
+            split: SplitPolicy::default(),
+            keep_split: false,
+            integrity: true,
+            reference_unweighted: false,
+        }
+    }
+}
+
+/// A non-fatal finding, reported to the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// A quantized tensor has no imatrix entry (it is quantized without weights).
+    MissingImatrix {
+        /// The tensor (input name).
+        tensor: String,
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::MissingImatrix { tensor } => {
+                write!(
+                    f,
+                    "no importance matrix entry for {tensor}; quantizing it without one"
+                )
+            }
+        }
+    }
+}
+
+/// Reads [`ModelInfo`] from a GGUF file's metadata.
+pub fn model_info(file: &GgufFile) -> ModelInfo {
+    let arch = file
+        .get_str("general.architecture")
+        .unwrap_or("")
+        .to_owned();
+    let u = |k: &str| {
+        file.get(&format!("{arch}.{k}"))
+            .and_then(Value::as_integer)
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    ModelInfo {
+        block_count: u("block_count"),
+        expert_count: u("expert_count").unwrap_or(0),
+        head_count: u("attention.head_count").unwrap_or(0),
+        head_count_kv: u("attention.head_count_kv").unwrap_or(0),
+        arch,
+    }
+}
+
+/// A model checked and planned, ready to write (or to print, for `--dry-run`).
+pub struct Prepared<'f> {
+    input: &'f GgufFile,
+    /// The plan.
+    pub plan: QuantPlan,
+    /// Output metadata, in order.
+    pub metadata: Vec<(String, Value)>,
+    /// Per planned tensor, its importance weights (row length × experts), if any.
+    weights: Vec<Option<Vec<f32>>>,
+    /// Findings to report.
+    pub warnings: Vec<Warning>,
+    integrity: bool,
+    split: SplitPolicy,
+    keep_split: bool,
+    reference_unweighted: bool,
+}
+
+impl std::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("tensors", &self.plan.tensors.len())
+            .field("metadata", &self.metadata.len())
+            .field("warnings", &self.warnings)
+            .finish()
+    }
+}
+
+impl<'f> Prepared<'f> {
+    /// Plans `input`, matches the importance matrix to its tensors and builds the output
+    /// metadata; nothing is read from tensor data and nothing is written.
+    pub fn new(
+        input: &'f GgufFile,
+        imatrix: Option<Imatrix>,
+        opts: &QuantizeOptions,
+    ) -> Result<Prepared<'f>, QuantizeError> {
+        let model = model_info(input);
+        let sources: Vec<SourceTensor> = input
+            .tensors()
+            .map(|t| SourceTensor {
+                name: t.name().to_owned(),
+                shape: t.shape().to_vec(),
+                ty: t.ggml_type(),
+            })
+            .collect();
+        let mut plan_opts = opts.plan.clone();
+        let mut imatrix = imatrix;
+        if let Some(im) = imatrix.as_mut() {
+            if !opts.include_weights.is_empty() {
+                im.retain(|n| opts.include_weights.iter().any(|p| n.contains(p.as_str())));
+            }
+            if !opts.exclude_weights.is_empty() {
+                im.retain(|n| !opts.exclude_weights.iter().any(|p| n.contains(p.as_str())));
+            }
+            im.validate()?;
+        }
+        plan_opts.has_imatrix = imatrix.as_ref().is_some_and(|im| !im.is_empty());
+        let plan = QuantPlan::build(&model, &sources, &plan_opts)?;
+
+        let mut weights = Vec::with_capacity(plan.tensors.len());
+        let mut warnings = Vec::new();
+        let mut matched = 0usize;
+        for t in &plan.tensors {
+            let quantized = t.converts() && t.target_type.is_quantized();
+            let w = match imatrix.as_ref() {
+                Some(im) if quantized => {
+                    let w = im.weights_for(
+                        &t.source_name,
+                        t.row_len() as usize,
+                        t.n_expert() as usize,
+                    )?;
+                    if w.is_none() {
+                        if opts.require_imatrix {
+                            return Err(QuantizeError::MissingImatrix {
+                                tensor: t.source_name.clone(),
+                            });
+                        }
+                        warnings.push(Warning::MissingImatrix {
+                            tensor: t.source_name.clone(),
+                        });
+                    }
+                    w
+                }
+                None if quantized && opts.require_imatrix => {
+                    return Err(QuantizeError::MissingImatrix {
+                        tensor: t.source_name.clone(),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(im) = imatrix.as_ref() {
+                if im.get(&t.source_name).is_some() {
+                    matched += 1;
+                }
+            }
+            weights.push(w);
+        }
+        if let Some(im) = imatrix.as_ref() {
+            if !im.is_empty() && matched == 0 {
+                return Err(QuantizeError::ImatrixForAnotherModel { entries: im.len() });
+            }
+        }
+
+        let metadata = build_metadata(input, &model, &plan, imatrix.as_ref(), opts)?;
+        Ok(Prepared {
+            input,
+            plan,
+            metadata,
+            weights,
+            warnings,
+            integrity: opts.integrity,
+            split: opts.split,
+            keep_split: opts.keep_split,
+            reference_unweighted: opts.reference_unweighted,
+        })
+    }
+
+    /// Writes the output to `out` (or its shards), reporting progress. Nothing appears at
+    /// `out` unless every tensor was written.
+    pub fn write(&self, out: &Path, progress: &mut dyn Progress) -> Result<Summary, QuantizeError> {
+        check_output_path(self.input, out)?;
+        let start = Instant::now();
+        let (mut writers, writer_of) = self.writers(out)?;
+        let reader = DataReader::new(self.input)?;
+        progress.start(self.plan.source_bytes(), self.plan.tensors.len());
+        for (i, t) in self.plan.tensors.iter().enumerate() {
+            progress.tensor_start(i, t);
+            let w = &mut writers[writer_of[i]];
+            let w_slice = self.weights[i].as_deref();
+            if t.converts() {
+                convert_tensor(&reader, t, w_slice, self.reference_unweighted, w, progress)?;
+            } else {
+                copy_tensor(&reader, t, w, progress)?;
+            }
+            progress.tensor_done(i, t);
+        }
+        let mut paths = Vec::new();
+        for w in writers {
+            paths.extend(w.finish()?);
+        }
+        let elapsed = start.elapsed();
+        let file_bytes = paths
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        Ok(Summary {
+            paths,
+            source_bytes: self.plan.source_bytes(),
+            target_bytes: self.plan.target_bytes(),
+            file_bytes,
+            n_elements: self.plan.n_elements(),
+            elapsed,
+        })
+    }
+
+    /// The writer(s) with everything declared, and which writer each tensor goes to. One
+    /// writer (which may itself split by size), or with `keep_split` one per input shard:
+    /// shard 0 gets the metadata, every shard its `split.*` keys, as llama-quantize does.
+    fn writers(&self, out: &Path) -> Result<(Vec<GgufWriter>, Vec<usize>), QuantizeError> {
+        use ingot_format::split::{
+            prefix_of, shard_path, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT,
+        };
+        let n_shards = self.input.n_shards();
+        let shard_of: Vec<usize> = self
+            .plan
+            .tensors
+            .iter()
+            .map(|t| {
+                self.input
+                    .tensor(&t.source_name)
+                    .map_or(0, |v| v.info().shard())
+            })
+            .collect();
+        if !self.keep_split || n_shards <= 1 {
+            let mut w = GgufWriter::with_options(
+                out,
+                WriterOptions {
+                    integrity: self.integrity,
+                    split: self.split,
+                },
+            );
+            for (k, v) in &self.metadata {
+                w.add_kv(k, v.clone())?;
+            }
+            for t in &self.plan.tensors {
+                w.add_tensor(&t.name, &t.shape, t.target_type)?;
+            }
+            return Ok((vec![w], vec![0; self.plan.tensors.len()]));
+        }
+        let prefix = prefix_of(out);
+        let opts = WriterOptions {
+            integrity: self.integrity,
+            split: SplitPolicy::default(),
+        };
+        let mut writers: Vec<GgufWriter> = (0..n_shards)
+            .map(|i| GgufWriter::with_options(shard_path(&prefix, i, n_shards), opts))
+            .collect();
+        let n_tensors = i32::try_from(self.plan.tensors.len()).unwrap_or(i32::MAX);
+        for (i, w) in writers.iter_mut().enumerate() {
+            w.add_kv(SPLIT_NO, Value::U16(i as u16))?;
+            w.add_kv(SPLIT_COUNT, Value::U16(n_shards as u16))?;
+            w.add_kv(SPLIT_TENSORS_COUNT, Value::I32(n_tensors))?;
+            if i == 0 {
+                for (k, v) in &self.metadata {
+                    w.add_kv(k, v.clone())?;
+                }
+            }
+        }
+        for (t, &s) in self.plan.tensors.iter().zip(&shard_of) {
+            writers[s].add_tensor(&t.name, &t.shape, t.target_type)?;
+        }
+        Ok((writers, shard_of))
+    }
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Files written.
+    pub paths: Vec<PathBuf>,
+    /// Tensor bytes read.
+    pub source_bytes: u64,
+    /// Tensor bytes written.
+    pub target_bytes: u64,
+    /// Total size of the output file(s).
+    pub file_bytes: u64,
+    /// Weights written.
+    pub n_elements: u64,
+    /// Wall time of the write.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Bits per weight of the tensor data.
+    pub fn bits_per_weight(&self) -> f64 {
+        if self.n_elements == 0 {
+            0.0
+        } else {
+            self.target_bytes as f64 * 8.0 / self.n_elements as f64
+        }
+    }
+
+    /// Input tensor bytes per second, in MB/s (10^6 bytes).
+    pub fn mb_per_s(&self) -> f64 {
+        self.source_bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Receives progress from [`Prepared::write`] (on the calling thread).
+pub trait Progress {
+    /// Before the first tensor: total source bytes and tensor count.
+    fn start(&mut self, _total_bytes: u64, _n_tensors: usize) {}
+    /// A tensor begins.
+    fn tensor_start(&mut self, _index: usize, _tensor: &TensorPlan) {}
+    /// `bytes` more source bytes are done.
+    fn advance(&mut self, _bytes: u64) {}
+    /// A tensor is written.
+    fn tensor_done(&mut self, _index: usize, _tensor: &TensorPlan) {}
+}
+
+/// Progress that reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+fn check_output_path(input: &GgufFile, out: &Path) -> Result<(), QuantizeError> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(QuantizeError::OutputDirMissing { dir });
+    }
+    if let Ok(out_canon) = out.canonicalize() {
+        for p in input.shard_paths().flatten() {
+            if p.canonicalize().is_ok_and(|c| c == out_canon) {
+                return Err(QuantizeError::OutputIsInput {
+                    path: out.to_path_buf(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_kv(md: &mut Vec<(String, Value)>, key: &str, value: Value) {
+    match md.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => md.push((key.to_owned(), value)),
+    }
+}
+
+fn build_metadata(
+    input: &GgufFile,
+    model: &ModelInfo,
+    plan: &QuantPlan,
+    imatrix: Option<&Imatrix>,
+    opts: &QuantizeOptions,
+) -> Result<Vec<(String, Value)>, QuantizeError> {
+    use ingot_format::split::{SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
+    let mut md: Vec<(String, Value)> = input
+        .metadata()
+        .filter(|(k, _)| {
+            ![SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT].contains(k)
+                && !k.starts_with(ingot_format::integrity::RESERVED_PREFIX)
+        })
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect();
+    set_kv(
+        &mut md,
+        "general.quantization_version",
+        Value::U32(QUANTIZATION_VERSION),
+    );
+    set_kv(
+        &mut md,
+        "general.file_type",
+        Value::U32(plan.file_type.llama_ftype()),
+    );
+
+    if !plan.layers.is_identity() {
+        let prefix = format!("{}.", model.arch);
+        let block_key = format!("{}block_count", prefix);
+        for (k, v) in md.iter_mut() {
+            if !k.starts_with(&prefix) {
+                continue;
+            }
+            if let Value::Array(a) = v {
+                if let Some(t) = trim_array(a, &plan.layers) {
+                    *a = t;
+                }
+            }
+        }
+        set_kv(&mut md, &block_key, Value::U32(plan.layers.new_count()));
+        set_kv(
+            &mut md,
+            KEY_PRUNED_LAYERS,
+            Value::from(plan.layers.pruned()),
+        );
+    }
+
+    if let Some(im) = imatrix.filter(|im| !im.is_empty()) {
+        if let Some(src) = &opts.imatrix_source {
+            set_kv(&mut md, KEY_IMATRIX_FILE, Value::String(src.file.clone()));
+        }
+        if let Some(ds) = im.datasets.first() {
+            set_kv(&mut md, KEY_IMATRIX_DATASET, Value::String(ds.clone()));
+        }
+        set_kv(&mut md, KEY_IMATRIX_ENTRIES, Value::U32(im.len() as u32));
+        if im.chunk_count > 0 {
+            set_kv(&mut md, KEY_IMATRIX_CHUNKS, Value::U32(im.chunk_count));
+        }
+        if let Some(src) = &opts.imatrix_source {
+            set_kv(
+                &mut md,
+                KEY_IMATRIX_BLAKE3,
+                Value::String(src.blake3.clone()),
+            );
+        }
+    }
+    set_kv(
+        &mut md,
+        KEY_INGOT_VERSION,
+        Value::String(env!("CARGO_PKG_VERSION").to_owned()),
+    );
+
+    for o in &opts.kv_overrides {
+        let existing = md.iter().find(|(k, _)| *k == o.key).map(|(_, v)| v);
+        let v = o.to_value(existing)?;
+        set_kv(&mut md, &o.key, v);
+    }
+    Ok(md)
+}
+
+fn trim_array(
+    a: &ingot_format::Array,
+    layers: &crate::plan::LayerMap,
+) -> Option<ingot_format::Array> {
+    use ingot_format::Array as A;
+    Some(match a {
+        A::U8(v) => A::U8(layers.trim(v)?),
+        A::I8(v) => A::I8(layers.trim(v)?),
+        A::U16(v) => A::U16(layers.trim(v)?),
+        A::I16(v) => A::I16(layers.trim(v)?),
+        A::U32(v) => A::U32(layers.trim(v)?),
+        A::I32(v) => A::I32(layers.trim(v)?),
+        A::F32(v) => A::F32(layers.trim(v)?),
+        A::Bool(v) => A::Bool(layers.trim(v)?),
+        A::String(v) => A::String(layers.trim(v)?),
+        A::Array(v) => A::Array(layers.trim(v)?),
+        A::U64(v) => A::U64(layers.trim(v)?),
+        A::I64(v) => A::I64(layers.trim(v)?),
+        A::F64(v) => A::F64(layers.trim(v)?),
+    })
+}
+
+/// Reads tensor bytes by position from the input's files (or from memory for in-memory
+/// inputs), so the model's pages never pile up in the resident set.
+struct DataReader<'f> {
+    input: &'f GgufFile,
+    files: Vec<Option<(File, PathBuf)>>,
+}
+
+impl<'f> DataReader<'f> {
+    fn new(input: &'f GgufFile) -> Result<DataReader<'f>, QuantizeError> {
+        let files = input
+            .shard_paths()
+            .map(|p| match p {
+                Some(p) => File::open(p)
+                    .map(|f| Some((f, p.to_path_buf())))
+                    .map_err(|source| QuantizeError::Read {
+                        path: p.to_path_buf(),
+                        source,
+                    }),
+                None => Ok(None),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(DataReader { input, files })
+    }
+
+    /// Fills `buf` with the tensor's bytes starting `offset` bytes into its data.
+    fn read(&self, t: &TensorPlan, offset: u64, buf: &mut [u8]) -> Result<(), QuantizeError> {
+        let view = self
+            .input
+            .tensor(&t.source_name)
+            .expect("planned tensors come from the input's tensor list");
+        let info = view.info();
+        match &self.files[info.shard()] {
+            Some((f, path)) => {
+                let base = self
+                    .input
+                    .data_offset(info.shard())
+                    .expect("shard index from the file's own tensor info");
+                f.read_exact_at(buf, base + info.offset() + offset)
+                    .map_err(|source| QuantizeError::Read {
+                        path: path.clone(),
+                        source,
+                    })
+            }
+            None => {
+                let start = offset as usize;
+                buf.copy_from_slice(&view.bytes()[start..start + buf.len()]);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn copy_tensor(
+    r: &DataReader,
+    t: &TensorPlan,
+    w: &mut GgufWriter,
+    progress: &mut dyn Progress,
+) -> Result<(), QuantizeError> {
+    let total = t.source_bytes;
+    let mut buf = vec![0u8; (total as usize).min(COPY_PIECE)];
+    let mut done = 0u64;
+    while done < total {
+        let n = ((total - done) as usize).min(buf.len());
+        r.read(t, done, &mut buf[..n])?;
+        w.write_tensor_chunk(&buf[..n])?;
+        done += n as u64;
+        progress.advance(n as u64);
+    }
+    if total == 0 {
+        w.write_tensor(&[])?;
+    }
+    Ok(())
+}
+
+/// Decodes one row to f32 and rejects NaN/inf.
+fn decode_row(
+    tensor: &TensorPlan,
+    row: u64,
+    src: &[u8],
+    out: &mut [f32],
+) -> Result<(), QuantizeError> {
+    match tensor.source_type {
+        GgmlType::F32 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        GgmlType::F16 => {
+            crate::float::f16_to_f32_row(bytemuck::cast_slice(src), out);
+        }
+        GgmlType::BF16 => {
+            crate::float::bf16_to_f32_row(bytemuck::cast_slice(src), out);
+        }
+        ty if ty.is_quantized() => {
+            if !k_quant_decode(ty, src, out) {
+                crate::dequantize_row(ty, src, out).map_err(|source| QuantizeError::Quant {
+                    tensor: tensor.source_name.clone(),
+                    source,
+                })?
+            }
+        }
+        ty => {
+            return Err(QuantizeError::UnsupportedSource {
+                tensor: tensor.source_name.clone(),
+                ty: ty.name(),
+            })
+        }
+    }
+    if let Some(v) = out.iter().find(|v| !v.is_finite()) {
+        return Err(QuantizeError::NonFiniteInput {
+            tensor: tensor.source_name.clone(),
+            row,
+            value: *v,
+        });
+    }
+    Ok(())
+}
+
+/// Encodes one f32 row to the target type.
+fn encode_row(
+    tensor: &TensorPlan,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    reference: bool,
+    out: &mut [u8],
+) -> Result<(), QuantizeError> {
+    let reference = reference && weights.is_none();
+    let mode = if reference {
+        QuantMode::Reference
+    } else {
+        QuantMode::Default
+    };
+    match tensor.target_type {
+        GgmlType::F32 => {
+            for (o, v) in out.chunks_exact_mut(4).zip(x) {
+                o.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        GgmlType::F16 => {
+            crate::float::f32_to_f16_row(x, bytemuck::cast_slice_mut(out));
+        }
+        GgmlType::BF16 => {
+            crate::float::f32_to_bf16_row(x, bytemuck::cast_slice_mut(out));
+        }
+        ty if ty.is_quantized() => {
+            if !k_quant_encode(ty, x, weights, reference, out) {
+                crate::quantize_row(ty, x, weights, mode, out).map_err(|source| {
+                    QuantizeError::Quant {
+                        tensor: tensor.source_name.clone(),
+                        source,
+                    }
+                })?
+            }
+        }
+        ty => {
+            return Err(QuantizeError::UnsupportedTarget {
+                tensor: tensor.source_name.clone(),
+                ty: ty.name(),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// Bridge to the K-quant modules while the crate-level dispatch (`crate::quantize_row`,
+/// `crate::dequantize_row`) does not route the K types yet: dequantizes a K-type row and
+/// returns true, or returns false for any other type (or bytes that are not whole, aligned
+/// blocks, which the dispatch then reports).
+fn k_quant_decode(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> bool {
+    use crate::k_quants::{q2_k, q3_k, q4_k, q5_k, q6_k};
+    macro_rules! run {
+        ($m:ident, $b:ty) => {
+            match bytemuck::try_cast_slice::<u8, $b>(bytes) {
+                Ok(blocks) if blocks.len() * crate::blocks::QK_K == out.len() => {
+                    $m::dequantize_row(blocks, out);
+                    true
+                }
+                _ => false,
+            }
+        };
+    }
+    match ty {
+        GgmlType::Q2_K => run!(q2_k, crate::blocks::BlockQ2K),
+        GgmlType::Q3_K => run!(q3_k, crate::blocks::BlockQ3K),
+        GgmlType::Q4_K => run!(q4_k, crate::blocks::BlockQ4K),
+        GgmlType::Q5_K => run!(q5_k, crate::blocks::BlockQ5K),
+        GgmlType::Q6_K => run!(q6_k, crate::blocks::BlockQ6K),
+        _ => false,
+    }
+}
+
+/// Quantizes one row to a K type through its module (see [`k_quant_decode`]); false for other
+/// types or malformed sizes.
+fn k_quant_encode(
+    ty: GgmlType,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    reference: bool,
+    out: &mut [u8],
+) -> bool {
+    use crate::k_quants::{q2_k, q3_k, q4_k, q5_k, q6_k};
+    if x.len() % crate::blocks::QK_K != 0 || weights.is_some_and(|w| w.len() != x.len()) {
+        return false;
+    }
+    macro_rules! run {
+        ($m:ident, $b:ty) => {
+            match bytemuck::try_cast_slice_mut::<u8, $b>(out) {
+                Ok(blocks) if blocks.len() * crate::blocks::QK_K == x.len() => {
+                    if reference {
+                        $m::quantize_row_ref(x, blocks);
+                    } else {
+                        $m::quantize_row(x, weights, blocks);
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+    }
+    match ty {
+        GgmlType::Q2_K => run!(q2_k, crate::blocks::BlockQ2K),
+        GgmlType::Q3_K => run!(q3_k, crate::blocks::BlockQ3K),
+        GgmlType::Q4_K => run!(q4_k, crate::blocks::BlockQ4K),
+        GgmlType::Q5_K => run!(q5_k, crate::blocks::BlockQ5K),
+        GgmlType::Q6_K => run!(q6_k, crate::blocks::BlockQ6K),
+        _ => false,
+    }
+}
+
+/// Dequantizes one row of any supported type: the crate dispatch, plus the K types it does
+/// not route yet. Public so tests and tools decode exactly as the pipeline does.
+pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
+    if k_quant_decode(ty, bytes, out) {
+        return Ok(());
+    }
+    crate::dequantize_row(ty, bytes, out)
+}
+
+fn convert_tensor(
+    r: &DataReader,
+    t: &TensorPlan,
+    weights: Option<&[f32]>,
+    reference: bool,
+    w: &mut GgufWriter,
+    progress: &mut dyn Progress,
+) -> Result<(), QuantizeError> {
+    if !is_float(t.source_type) && !t.source_type.is_quantized() {
+        return Err(QuantizeError::UnsupportedSource {
+            tensor: t.source_name.clone(),
+            ty: t.source_type.name(),
+        });
+    }
+    let row_len = t.row_len() as usize;
+    let n_rows = t.n_rows();
+    // Rows per matrix: an expert tensor [n_in, n_out, n_expert] has n_out rows per expert.
+    let rows_per_matrix = t.shape.get(1).copied().unwrap_or(1).max(1);
+    let src_row = t.source_bytes / n_rows.max(1);
+    let dst_row = t.target_bytes / n_rows.max(1);
+    let chunk_rows = (CHUNK_F32_BYTES / (row_len * 4).max(1)).clamp(1, n_rows.max(1) as usize);
+    // u32 storage keeps the source bytes 4-aligned for the f16/bf16/f32 casts.
+    let mut src_buf = vec![0u32; (chunk_rows * src_row as usize).div_ceil(4)];
+    let mut dst_buf = vec![0u32; (chunk_rows * dst_row as usize).div_ceil(4)];
+    let mut row = 0u64;
+    while row < n_rows {
+        let rows = (n_rows - row).min(chunk_rows as u64) as usize;
+        let src_len = rows * src_row as usize;
+        let dst_len = rows * dst_row as usize;
+        let src: &mut [u8] = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut src_buf)[..src_len];
+        r.read(t, row * src_row, src)?;
+        let src: &[u8] = src;
+        let dst: &mut [u8] = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut dst_buf)[..dst_len];
+        let first = row;
+        dst.par_chunks_mut(dst_row as usize)
+            .zip(src.par_chunks(src_row as usize))
+            .enumerate()
+            .try_for_each_init(
+                || vec![0f32; row_len],
+                |x, (i, (d, s))| {
+                    let r = first + i as u64;
+                    decode_row(t, r, s, x)?;
+                    let wrow = weights.map(|w| {
+                        let m = (r / rows_per_matrix) as usize;
+                        &w[m * row_len..(m + 1) * row_len]
+                    });
+                    encode_row(t, x, wrow, reference, d)
+                },
+            )?;
+        w.write_tensor_chunk(dst)?;
+        progress.advance(src_len as u64);
+        row += rows as u64;
+    }
+    Ok(())
+}
