@@ -1,2 +1,8 @@
 //! ingot-infer: CPU kernels (runtime-dispatched SIMD), quantized matmul and the llama-family forward pass.
 #![deny(missing_docs)]
+
+pub mod generate;
+pub mod imatrix;
+pub mod llama;
+pub mod perplexity;
+pub mod sampling;
