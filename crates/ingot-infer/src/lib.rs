@@ -1,6 +1,10 @@
 //! ingot-infer: CPU kernels (runtime-dispatched SIMD), quantized matmul and the llama-family forward pass.
 #![deny(missing_docs)]
 
+mod error;
+pub use error::InferError;
+pub mod kernels;
+pub mod matmul;
 pub mod generate;
 pub mod imatrix;
 pub mod llama;

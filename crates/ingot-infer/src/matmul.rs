@@ -1,0 +1,479 @@
+//! Quantized matrix × activations: `y[t][r] = Σ_c W[r][c] · x[t][c]` for `t < n`.
+//!
+//! ```text
+//! quantize x once per call (the weight type's activation type, one row per token)
+//! n < 4  (GEMV): rows split across rayon threads; y[t][r] = dot(W[r], xq[t])
+//! n ≥ 4  (GEMM): chunks of ROWS_PER_TASK rows split across threads; in each chunk,
+//!                for every group of 4 tokens, for every row: dot_x4(W[r], xq[t..t+4])
+//!                (each weight block is decoded once for four tokens while in registers,
+//!                and the chunk's rows stay in L2 across all token groups), written to a
+//!                row-major yᵀ tile, then transposed into y
+//! ```
+//!
+//! W is borrowed (typically from the GGUF memory map). Scratch space (quantized activations,
+//! yᵀ) lives in [`MatmulScratch`] and only grows, so steady-state calls allocate nothing.
+
+use bytemuck::Pod;
+use half::{bf16, f16};
+use ingot_format::GgmlType;
+use ingot_quant::blocks::{
+    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1, QK, QK_K,
+};
+use rayon::prelude::*;
+
+use crate::kernels::{self, Dot, Kernels, Quantize};
+use crate::InferError;
+
+/// Rows per GEMM task: small enough to give two threads many tasks on a 576-row matrix,
+/// large enough that the activations streamed per task are amortised over many rows.
+const ROWS_PER_TASK: usize = 16;
+/// Minimum rows per GEMV task (rayon splits adaptively above this).
+const GEMV_MIN_ROWS: usize = 8;
+/// Batch size from which the 4-column micro-kernel is used.
+const GEMM_MIN_N: usize = 4;
+
+/// A weight type the matmul has kernels for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WeightType {
+    /// Q8_0.
+    Q8_0,
+    /// Q4_0.
+    Q4_0,
+    /// Q4_1.
+    Q4_1,
+    /// Q5_0.
+    Q5_0,
+    /// Q5_1.
+    Q5_1,
+    /// Q4_K.
+    Q4K,
+    /// Q5_K.
+    Q5K,
+    /// Q6_K.
+    Q6K,
+    /// Q8_K.
+    Q8K,
+    /// IEEE half.
+    F16,
+    /// bfloat16.
+    BF16,
+    /// f32.
+    F32,
+}
+
+impl WeightType {
+    /// ggml's name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightType::Q8_0 => "q8_0",
+            WeightType::Q4_0 => "q4_0",
+            WeightType::Q4_1 => "q4_1",
+            WeightType::Q5_0 => "q5_0",
+            WeightType::Q5_1 => "q5_1",
+            WeightType::Q4K => "q4_K",
+            WeightType::Q5K => "q5_K",
+            WeightType::Q6K => "q6_K",
+            WeightType::Q8K => "q8_K",
+            WeightType::F16 => "f16",
+            WeightType::BF16 => "bf16",
+            WeightType::F32 => "f32",
+        }
+    }
+
+    /// The matmul type of a GGML type, or `None` if there is no kernel for it.
+    pub fn from_ggml(ty: GgmlType) -> Option<WeightType> {
+        Some(match ty {
+            GgmlType::Q8_0 => WeightType::Q8_0,
+            GgmlType::Q4_0 => WeightType::Q4_0,
+            GgmlType::Q4_1 => WeightType::Q4_1,
+            GgmlType::Q5_0 => WeightType::Q5_0,
+            GgmlType::Q5_1 => WeightType::Q5_1,
+            GgmlType::Q4_K => WeightType::Q4K,
+            GgmlType::Q5_K => WeightType::Q5K,
+            GgmlType::Q6_K => WeightType::Q6K,
+            GgmlType::Q8_K => WeightType::Q8K,
+            GgmlType::F16 => WeightType::F16,
+            GgmlType::BF16 => WeightType::BF16,
+            GgmlType::F32 => WeightType::F32,
+            _ => return None,
+        })
+    }
+
+    /// Elements per block.
+    pub fn block_elems(self) -> usize {
+        match self {
+            WeightType::Q8_0
+            | WeightType::Q4_0
+            | WeightType::Q4_1
+            | WeightType::Q5_0
+            | WeightType::Q5_1 => QK,
+            WeightType::Q4K | WeightType::Q5K | WeightType::Q6K | WeightType::Q8K => QK_K,
+            WeightType::F16 | WeightType::BF16 | WeightType::F32 => 1,
+        }
+    }
+}
+
+/// A borrowed weight slice, typed by block.
+#[derive(Clone, Copy, Debug)]
+enum Blocks<'a> {
+    Q8_0(&'a [BlockQ8_0]),
+    Q4_0(&'a [BlockQ4_0]),
+    Q4_1(&'a [BlockQ4_1]),
+    Q5_0(&'a [BlockQ5_0]),
+    Q5_1(&'a [BlockQ5_1]),
+    Q4K(&'a [BlockQ4K]),
+    Q5K(&'a [BlockQ5K]),
+    Q6K(&'a [BlockQ6K]),
+    Q8K(&'a [BlockQ8K]),
+    F16(&'a [f16]),
+    BF16(&'a [bf16]),
+    F32(&'a [f32]),
+}
+
+/// A quantized weight matrix of `rows` rows of `cols` elements, borrowed from `data`.
+#[derive(Clone, Copy, Debug)]
+pub struct QMatrix<'a> {
+    ty: WeightType,
+    rows: usize,
+    cols: usize,
+    blocks: Blocks<'a>,
+}
+
+fn cast<B: Pod>(ty: WeightType, data: &[u8]) -> Result<&[B], InferError> {
+    bytemuck::try_cast_slice(data).map_err(|_| InferError::Misaligned {
+        ty: ty.name(),
+        align: align_of::<B>(),
+        addr_mod: data.as_ptr() as usize % align_of::<B>(),
+    })
+}
+
+impl<'a> QMatrix<'a> {
+    /// Views `data` as `rows` rows of `cols` elements of GGML type `ty` (row r at
+    /// `data[r·row_bytes..]`; `cols` = GGUF ne\[0\], `rows` = ne\[1\]).
+    ///
+    /// Errors: [`InferError::UnsupportedType`] for a type without kernels (Q2_K, Q3_K, IQ*…),
+    /// otherwise as [`QMatrix::with_type`].
+    pub fn new(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &'a [u8],
+    ) -> Result<QMatrix<'a>, InferError> {
+        let wt = WeightType::from_ggml(ty).ok_or(InferError::UnsupportedType { ty: ty.name() })?;
+        QMatrix::with_type(wt, rows, cols, data)
+    }
+
+    /// Views `data` as `rows` rows of `cols` elements of type `ty` (row r at
+    /// `data[r·row_bytes..]`; `cols` = GGUF ne\[0\], `rows` = ne\[1\]).
+    ///
+    /// Errors: `cols` not a block multiple, `data.len() != rows·row_bytes`, or `data` not
+    /// aligned for the block type (GGUF tensor data always is).
+    pub fn with_type(
+        ty: WeightType,
+        rows: usize,
+        cols: usize,
+        data: &'a [u8],
+    ) -> Result<QMatrix<'a>, InferError> {
+        let block = ty.block_elems();
+        if cols % block != 0 {
+            return Err(InferError::RowNotBlockMultiple {
+                ty: ty.name(),
+                cols,
+                block,
+            });
+        }
+        let block_bytes = match ty {
+            WeightType::Q8_0 => size_of::<BlockQ8_0>(),
+            WeightType::Q4_0 => size_of::<BlockQ4_0>(),
+            WeightType::Q4_1 => size_of::<BlockQ4_1>(),
+            WeightType::Q5_0 => size_of::<BlockQ5_0>(),
+            WeightType::Q5_1 => size_of::<BlockQ5_1>(),
+            WeightType::Q4K => size_of::<BlockQ4K>(),
+            WeightType::Q5K => size_of::<BlockQ5K>(),
+            WeightType::Q6K => size_of::<BlockQ6K>(),
+            WeightType::Q8K => size_of::<BlockQ8K>(),
+            WeightType::F16 | WeightType::BF16 => 2,
+            WeightType::F32 => 4,
+        };
+        let expected = (cols / block)
+            .checked_mul(block_bytes)
+            .and_then(|rb| rb.checked_mul(rows));
+        if expected != Some(data.len()) {
+            return Err(InferError::WeightSize {
+                ty: ty.name(),
+                rows,
+                cols,
+                expected: expected.unwrap_or(usize::MAX),
+                actual: data.len(),
+            });
+        }
+        let blocks = match ty {
+            WeightType::Q8_0 => Blocks::Q8_0(cast(ty, data)?),
+            WeightType::Q4_0 => Blocks::Q4_0(cast(ty, data)?),
+            WeightType::Q4_1 => Blocks::Q4_1(cast(ty, data)?),
+            WeightType::Q5_0 => Blocks::Q5_0(cast(ty, data)?),
+            WeightType::Q5_1 => Blocks::Q5_1(cast(ty, data)?),
+            WeightType::Q4K => Blocks::Q4K(cast(ty, data)?),
+            WeightType::Q5K => Blocks::Q5K(cast(ty, data)?),
+            WeightType::Q6K => Blocks::Q6K(cast(ty, data)?),
+            WeightType::Q8K => Blocks::Q8K(cast(ty, data)?),
+            WeightType::F16 => Blocks::F16(cast(ty, data)?),
+            WeightType::BF16 => Blocks::BF16(cast(ty, data)?),
+            WeightType::F32 => Blocks::F32(cast(ty, data)?),
+        };
+        Ok(QMatrix {
+            ty,
+            rows,
+            cols,
+            blocks,
+        })
+    }
+
+    /// The weight type.
+    pub fn weight_type(&self) -> WeightType {
+        self.ty
+    }
+
+    /// Rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Elements per row (inputs).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Dequantizes row `r` into `out` (`cols` values) with the given kernels.
+    ///
+    /// # Panics
+    /// If `r >= rows` or `out.len() != cols`.
+    pub fn dequantize_row(&self, k: &Kernels, r: usize, out: &mut [f32]) {
+        assert!(r < self.rows, "row {r} of {}", self.rows);
+        let nb = self.cols / self.ty.block_elems();
+        let span = r * nb..(r + 1) * nb;
+        match self.blocks {
+            Blocks::Q8_0(b) => k.q8_0.dequantize(&b[span], out),
+            Blocks::Q4_0(b) => k.q4_0.dequantize(&b[span], out),
+            Blocks::Q4_1(b) => k.q4_1.dequantize(&b[span], out),
+            Blocks::Q5_0(b) => k.q5_0.dequantize(&b[span], out),
+            Blocks::Q5_1(b) => k.q5_1.dequantize(&b[span], out),
+            Blocks::Q4K(b) => k.q4_k.dequantize(&b[span], out),
+            Blocks::Q5K(b) => k.q5_k.dequantize(&b[span], out),
+            Blocks::Q6K(b) => k.q6_k.dequantize(&b[span], out),
+            Blocks::Q8K(b) => k.q8_k.dequantize(&b[span], out),
+            Blocks::F16(b) => k.f16.dequantize(&b[span], out),
+            Blocks::BF16(b) => k.bf16.dequantize(&b[span], out),
+            Blocks::F32(b) => k.f32.dequantize(&b[span], out),
+        }
+    }
+}
+
+/// Reusable buffers for [`matmul`]: quantized activations and the GEMM output tile. Keep one
+/// per thread of control and pass it to every call; it grows to the largest shape seen.
+#[derive(Debug, Default)]
+pub struct MatmulScratch {
+    /// Activation blocks, stored as u32 so every block type (alignment ≤ 4) can be viewed.
+    act: Vec<u32>,
+    /// yᵀ: rows × n.
+    yt: Vec<f32>,
+}
+
+impl MatmulScratch {
+    /// Empty scratch (buffers grow on first use).
+    pub fn new() -> MatmulScratch {
+        MatmulScratch::default()
+    }
+}
+
+/// Views the first `count` activation blocks of the u32 buffer, growing it if needed.
+fn view_acts<A: Pod>(buf: &mut Vec<u32>, count: usize) -> &mut [A] {
+    let bytes = count * size_of::<A>();
+    let words = bytes.div_ceil(4);
+    if buf.len() < words {
+        buf.resize(words, 0);
+    }
+    let raw: &mut [u8] = bytemuck::cast_slice_mut(buf.as_mut_slice());
+    bytemuck::cast_slice_mut(&mut raw[..bytes])
+}
+
+/// One weight block type with its activation type and kernels.
+trait Pair: Pod + Sync {
+    type A: Pod + Send + Sync;
+    const BLOCK: usize;
+    fn dot(k: &Kernels) -> Dot<Self, Self::A>;
+    fn quantize(k: &Kernels) -> Quantize<Self::A>;
+}
+
+macro_rules! pair {
+    ($w:ty, $a:ty, $block:expr, $dot:ident, $q:expr) => {
+        impl Pair for $w {
+            type A = $a;
+            const BLOCK: usize = $block;
+            fn dot(k: &Kernels) -> Dot<$w, $a> {
+                k.$dot
+            }
+            fn quantize(k: &Kernels) -> Quantize<$a> {
+                #[allow(clippy::redundant_closure_call)]
+                ($q)(k)
+            }
+        }
+    };
+}
+
+fn copy_f32(x: &[f32], out: &mut [f32]) {
+    out.copy_from_slice(x);
+}
+const COPY: Quantize<f32> = Quantize { f: copy_f32 };
+
+pair!(BlockQ8_0, BlockQ8_0, QK, q8_0, |k: &Kernels| k
+    .quantize_q8_0);
+pair!(BlockQ4_0, BlockQ8_0, QK, q4_0, |k: &Kernels| k
+    .quantize_q8_0);
+pair!(BlockQ5_0, BlockQ8_0, QK, q5_0, |k: &Kernels| k
+    .quantize_q8_0);
+pair!(BlockQ4_1, BlockQ8_1, QK, q4_1, |k: &Kernels| k
+    .quantize_q8_1);
+pair!(BlockQ5_1, BlockQ8_1, QK, q5_1, |k: &Kernels| k
+    .quantize_q8_1);
+pair!(BlockQ4K, BlockQ8K, QK_K, q4_k, |k: &Kernels| k
+    .quantize_q8_k);
+pair!(BlockQ5K, BlockQ8K, QK_K, q5_k, |k: &Kernels| k
+    .quantize_q8_k);
+pair!(BlockQ6K, BlockQ8K, QK_K, q6_k, |k: &Kernels| k
+    .quantize_q8_k);
+pair!(BlockQ8K, BlockQ8K, QK_K, q8_k, |k: &Kernels| k
+    .quantize_q8_k);
+pair!(f16, f32, 1, f16, |_: &Kernels| COPY);
+pair!(bf16, f32, 1, bf16, |_: &Kernels| COPY);
+pair!(f32, f32, 1, f32, |_: &Kernels| COPY);
+
+/// `y[t·rows + r] = Σ_c W[r][c] · x[t·cols + c]` for `t < n`, with the process-wide kernels
+/// ([`kernels::try_kernels`]). `n = 1` is a GEMV.
+///
+/// Errors: `x.len() != n·cols` or `y.len() != n·rows` ([`InferError::ShapeMismatch`]), or a
+/// bad `INGOT_KERNEL`.
+pub fn matmul(
+    w: &QMatrix<'_>,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    matmul_with(kernels::try_kernels()?, w, x, n, y, scratch)
+}
+
+/// [`matmul`] with explicit kernels (tests and benches run every level by name).
+pub fn matmul_with(
+    k: &Kernels,
+    w: &QMatrix<'_>,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    let check = |operand, per: usize, actual: usize| match n.checked_mul(per) {
+        Some(e) if e == actual => Ok(()),
+        e => Err(InferError::ShapeMismatch {
+            operand,
+            expected: e.unwrap_or(usize::MAX),
+            actual,
+        }),
+    };
+    check("x", w.cols, x.len())?;
+    check("y", w.rows, y.len())?;
+    if n == 0 || w.rows == 0 {
+        return Ok(());
+    }
+    let (rows, cols) = (w.rows, w.cols);
+    match w.blocks {
+        Blocks::Q8_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q4_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q4_1(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q5_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q5_1(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q4K(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q5K(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q6K(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q8K(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::F16(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::BF16(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::F32(b) => typed(k, b, rows, cols, x, n, y, scratch),
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn typed<P: Pair>(
+    k: &Kernels,
+    w: &[P],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    scratch: &mut MatmulScratch,
+) {
+    let nb = cols / P::BLOCK;
+    let dot = P::dot(k);
+    let quant = P::quantize(k);
+    if nb == 0 {
+        y.fill(0.0);
+        return;
+    }
+    let MatmulScratch { act, yt } = scratch;
+    let a: &mut [P::A] = view_acts(act, n * nb);
+    if n == 1 {
+        quant.quantize(x, a);
+    } else {
+        a.par_chunks_mut(nb)
+            .zip(x.par_chunks(cols))
+            .for_each(|(at, xt)| quant.quantize(xt, at));
+    }
+    let a: &[P::A] = a;
+    let wrow = |r: usize| &w[r * nb..(r + 1) * nb];
+    let arow = |t: usize| &a[t * nb..(t + 1) * nb];
+
+    if n < GEMM_MIN_N {
+        for (t, yt_row) in y.chunks_exact_mut(rows).enumerate() {
+            let at = arow(t);
+            yt_row
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(GEMV_MIN_ROWS)
+                .for_each(|(r, out)| *out = dot.dot(wrow(r), at));
+        }
+    } else {
+        if yt.len() < rows * n {
+            yt.resize(rows * n, 0.0);
+        }
+        let tile = &mut yt[..rows * n];
+        let n4 = n - n % 4;
+        tile.par_chunks_mut(ROWS_PER_TASK * n)
+            .enumerate()
+            .for_each(|(ci, chunk)| {
+                let r0 = ci * ROWS_PER_TASK;
+                let here = chunk.len() / n;
+                for t0 in (0..n4).step_by(4) {
+                    let acts = [arow(t0), arow(t0 + 1), arow(t0 + 2), arow(t0 + 3)];
+                    for i in 0..here {
+                        let out = dot.dot_x4(wrow(r0 + i), acts);
+                        chunk[i * n + t0..i * n + t0 + 4].copy_from_slice(&out);
+                    }
+                }
+                for t in n4..n {
+                    for i in 0..here {
+                        chunk[i * n + t] = dot.dot(wrow(r0 + i), arow(t));
+                    }
+                }
+            });
+        let tile: &[f32] = tile;
+        y.par_chunks_mut(rows).enumerate().for_each(|(t, yrow)| {
+            for (r, out) in yrow.iter_mut().enumerate() {
+                *out = tile[r * n + t];
+            }
+        });
+    }
+}
