@@ -1,9 +1,15 @@
-//! Q4_0: block layout.
+//! Q4_0: 32 values as 4-bit levels around zero with one f16 scale; x = d·(q − 8).
+//!
+//! Reference quantizer (ggml `quantize_row_q4_0_ref`): take the element `max` of largest
+//! magnitude (first on ties), d = max / −8 (so `max` lands on the extra level −8),
+//! q = min(15, trunc(x/d + 8.5)). ingot's quantizer: [`super::search`] (type 0, n = 8).
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::{assert_row, assert_weights, pack_nibbles, search, signed_absmax, unpack_nibbles};
 use crate::blocks::QK;
+use crate::float::f32_to_f16_bits;
 
 /// Q4_0: 32 nibbles and one f16 scale; x = d·(q − 8). Element j is the low nibble of
 /// `qs[j]` for j < 16 and the high nibble of `qs[j − 16]` otherwise.
@@ -17,3 +23,78 @@ pub struct BlockQ4_0 {
 }
 
 const _: () = assert!(size_of::<BlockQ4_0>() == 18);
+
+/// Offset of the stored levels: q = L + 8, L ∈ [−8, 7].
+const N: i32 = 8;
+
+/// ggml's reference block: (d bits, levels q ∈ [0, 15]).
+#[inline(always)]
+fn reference_block(x: &[f32; QK]) -> (u16, [u8; QK]) {
+    let (_, max) = signed_absmax(x);
+    let d = max / -8.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut q = [0u8; QK];
+    for j in 0..QK {
+        // C: MIN(15, (int8_t)(x*id + 8.5f)); the argument is ≥ 0.5, so truncation is floor.
+        q[j] = ((x[j] * id + 8.5) as i8).min(15) as u8;
+    }
+    (f32_to_f16_bits(d), q)
+}
+
+#[inline(always)]
+fn store(d_bits: u16, q: &[u8; QK]) -> BlockQ4_0 {
+    BlockQ4_0 {
+        d: f16::from_bits(d_bits),
+        qs: pack_nibbles(q),
+    }
+}
+
+#[inline(always)]
+fn block_of(x: &[f32]) -> &[f32; QK] {
+    x.try_into().expect("chunks_exact yields QK values")
+}
+
+/// Quantizes a row exactly as ggml's `quantize_row_q4_0_ref` (also what llama-quantize writes
+/// for Q4_0 without an imatrix).
+///
+/// # Panics
+/// If `x.len() != out.len() · 32`.
+pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_0]) {
+    assert_row("q4_0::quantize_row_ref", x.len(), out.len());
+    for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
+        let (d, q) = reference_block(block_of(xb));
+        *o = store(d, &q);
+    }
+}
+
+/// ingot's Q4_0 quantizer: minimises Σ w (x − x̂)² per block with the exhaustive scale sweep of
+/// [`super::search`], with `weights` (one per element of `x`, e.g. an imatrix row) or, with
+/// `None`, plain squared error. Never worse than the reference block under that objective.
+///
+/// # Panics
+/// If `x.len() != out.len() · 32` or the weights' length differs from `x.len()`.
+pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_0]) {
+    assert_row("q4_0::quantize_row", x.len(), out.len());
+    assert_weights("q4_0::quantize_row", x.len(), weights);
+    for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
+        let xb = block_of(xb);
+        let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
+        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb));
+        *o = store(d, &q);
+    }
+}
+
+/// Dequantizes a row: x = d·(q − 8).
+///
+/// # Panics
+/// If `out.len() != blocks.len() · 32`.
+pub fn dequantize_row(blocks: &[BlockQ4_0], out: &mut [f32]) {
+    assert_row("q4_0::dequantize_row", out.len(), blocks.len());
+    for (b, o) in blocks.iter().zip(out.chunks_exact_mut(QK)) {
+        let d = b.d.to_f32();
+        let q = unpack_nibbles(&b.qs);
+        for (v, &l) in o.iter_mut().zip(&q) {
+            *v = (i32::from(l) - N) as f32 * d;
+        }
+    }
+}
