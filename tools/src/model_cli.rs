@@ -25,7 +25,8 @@ pub fn open_model(path: &Path) -> Result<GgufFile> {
 
 /// Builds the tokenizer stored in the model's metadata.
 pub fn tokenizer(file: &GgufFile, path: &Path) -> Result<Tokenizer> {
-    Tokenizer::from_gguf(file).with_context(|| format!("reading the tokenizer of {}", path.display()))
+    Tokenizer::from_gguf(file)
+        .with_context(|| format!("reading the tokenizer of {}", path.display()))
 }
 
 /// Current and peak resident memory of this process in KiB (`VmRSS`, `VmHWM` from

@@ -58,7 +58,10 @@ pub fn generate(
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Result<GenerateStats, InferError> {
     if prompt.is_empty() {
-        return Err(InferError::InvalidArgument { name: "prompt", reason: "must contain at least one token" });
+        return Err(InferError::InvalidArgument {
+            name: "prompt",
+            reason: "must contain at least one token",
+        });
     }
     let n_ctx = opts.n_ctx.unwrap_or(prompt.len() + opts.max_tokens);
     let mut cache = model.new_cache(n_ctx, opts.kv_precision);
@@ -82,5 +85,11 @@ pub fn generate(
         decode_steps += 1;
         next = sampler.sample(&logits);
     }
-    Ok(GenerateStats { prompt_tokens: prompt.len(), prompt_time, generated_tokens: generated, decode_steps, generation_time: t1.elapsed() })
+    Ok(GenerateStats {
+        prompt_tokens: prompt.len(),
+        prompt_time,
+        generated_tokens: generated,
+        decode_steps,
+        generation_time: t1.elapsed(),
+    })
 }

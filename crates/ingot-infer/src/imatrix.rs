@@ -72,7 +72,10 @@ pub struct ImatrixCollector {
 impl ImatrixCollector {
     /// A collector; `process_output` also collects `output.weight`.
     pub fn new(process_output: bool) -> Self {
-        Self { entries: BTreeMap::new(), process_output }
+        Self {
+            entries: BTreeMap::new(),
+            process_output,
+        }
     }
 
     /// Whether a weight's inputs are collected.
@@ -95,22 +98,28 @@ impl MatmulObserver for ImatrixCollector {
         let e = self
             .entries
             .entry(weight.to_string())
-            .or_insert_with(|| ImatrixEntry { sum_sq: vec![0.0; cols], count: 0 });
+            .or_insert_with(|| ImatrixEntry {
+                sum_sq: vec![0.0; cols],
+                count: 0,
+            });
         if e.sum_sq.len() != cols {
             // A weight always sees the same input width; a mismatch cannot come from the model.
             return;
         }
         // Columns are independent: split them across threads, keep the row order per column.
         const COLS_PER_TASK: usize = 64;
-        e.sum_sq.par_chunks_mut(COLS_PER_TASK).enumerate().for_each(|(ci, acc)| {
-            let c0 = ci * COLS_PER_TASK;
-            let width = acc.len();
-            for row in x.chunks_exact(cols) {
-                for (a, &v) in acc.iter_mut().zip(&row[c0..c0 + width]) {
-                    *a += v * v;
+        e.sum_sq
+            .par_chunks_mut(COLS_PER_TASK)
+            .enumerate()
+            .for_each(|(ci, acc)| {
+                let c0 = ci * COLS_PER_TASK;
+                let width = acc.len();
+                for row in x.chunks_exact(cols) {
+                    for (a, &v) in acc.iter_mut().zip(&row[c0..c0 + width]) {
+                        *a += v * v;
+                    }
                 }
-            }
-        });
+            });
         e.count += n as u64;
     }
 }
@@ -165,12 +174,18 @@ pub fn collect(
 ) -> Result<ImatrixRun, InferError> {
     let n_ctx = opts.n_ctx;
     if n_ctx < 4 {
-        return Err(InferError::InvalidArgument { name: "n_ctx", reason: "must be at least 4" });
+        return Err(InferError::InvalidArgument {
+            name: "n_ctx",
+            reason: "must be at least 4",
+        });
     }
     let n_chunk_max = tokens.len() / n_ctx;
     let n_chunks = opts.max_chunks.map_or(n_chunk_max, |c| c.min(n_chunk_max));
     if n_chunks == 0 {
-        return Err(InferError::NotEnoughTokens { have: tokens.len(), need: n_ctx });
+        return Err(InferError::NotEnoughTokens {
+            have: tokens.len(),
+            need: n_ctx,
+        });
     }
     let n_vocab = model.config().n_vocab;
     let first = n_ctx / 2;
@@ -194,7 +209,12 @@ pub fn collect(
         for v in vals {
             nll.push(v);
         }
-        progress(&ImatrixProgress { chunk: chunk + 1, n_chunks, ppl: nll.ppl(), elapsed: start.elapsed() });
+        progress(&ImatrixProgress {
+            chunk: chunk + 1,
+            n_chunks,
+            ppl: nll.ppl(),
+            elapsed: start.elapsed(),
+        });
     }
     let imatrix = Imatrix {
         entries: collector.entries,
@@ -202,7 +222,11 @@ pub fn collect(
         chunk_size: n_ctx as u32,
         datasets: vec![opts.dataset.clone()],
     };
-    Ok(ImatrixRun { imatrix, nll, elapsed: start.elapsed() })
+    Ok(ImatrixRun {
+        imatrix,
+        nll,
+        elapsed: start.elapsed(),
+    })
 }
 
 impl Imatrix {
@@ -218,7 +242,11 @@ impl Imatrix {
             out.extend_from_slice(&ncall.to_le_bytes());
             out.extend_from_slice(&(e.sum_sq.len() as i32).to_le_bytes());
             for &v in &e.sum_sq {
-                let (value, count) = if e.count == 0 { (1.0f32, 1.0f32) } else { (v, e.count as f32) };
+                let (value, count) = if e.count == 0 {
+                    (1.0f32, 1.0f32)
+                } else {
+                    (v, e.count as f32)
+                };
                 out.extend_from_slice(&((value / count) * ncall as f32).to_le_bytes());
             }
         }
@@ -232,18 +260,36 @@ impl Imatrix {
     /// Writes llama.cpp's GGUF imatrix (see the module docs) through [`GgufWriter`], without
     /// ingot's integrity keys so the file is exactly what llama-imatrix would write.
     pub fn write_gguf(&self, path: &Path) -> Result<(), InferError> {
-        let opts = WriterOptions { integrity: false, ..WriterOptions::default() };
+        let opts = WriterOptions {
+            integrity: false,
+            ..WriterOptions::default()
+        };
         let mut w = GgufWriter::with_options(path, opts);
         w.add_kv("general.type", "imatrix")?;
-        w.add_kv("imatrix.datasets", self.datasets.iter().map(String::as_str).collect::<Vec<&str>>())?;
+        w.add_kv(
+            "imatrix.datasets",
+            self.datasets
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<&str>>(),
+        )?;
         w.add_kv("imatrix.chunk_count", self.chunk_count)?;
         w.add_kv("imatrix.chunk_size", self.chunk_size)?;
         for (name, e) in &self.entries {
-            w.add_tensor(&format!("{name}.in_sum2"), &[e.sum_sq.len() as u64], GgmlType::F32)?;
+            w.add_tensor(
+                &format!("{name}.in_sum2"),
+                &[e.sum_sq.len() as u64],
+                GgmlType::F32,
+            )?;
             w.add_tensor(&format!("{name}.counts"), &[1], GgmlType::F32)?;
         }
         for e in self.entries.values() {
-            w.write_tensor(&e.sum_sq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+            w.write_tensor(
+                &e.sum_sq
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect::<Vec<u8>>(),
+            )?;
             w.write_tensor(&(e.count as f32).to_le_bytes())?;
         }
         w.finish()?;
@@ -258,9 +304,18 @@ impl Imatrix {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InferError> {
-    let io = |source| InferError::Io { what: "writing the imatrix file", source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let io = |source| InferError::Io {
+        what: "writing the imatrix file",
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let res = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -300,8 +355,19 @@ mod tests {
 
     #[test]
     fn dat_layout() {
-        let mut m = Imatrix { chunk_count: 2, chunk_size: 4, datasets: vec!["d.txt".into()], ..Default::default() };
-        m.entries.insert("blk.0.a".into(), ImatrixEntry { sum_sq: vec![8.0, 4.0], count: 8 });
+        let mut m = Imatrix {
+            chunk_count: 2,
+            chunk_size: 4,
+            datasets: vec!["d.txt".into()],
+            ..Default::default()
+        };
+        m.entries.insert(
+            "blk.0.a".into(),
+            ImatrixEntry {
+                sum_sq: vec![8.0, 4.0],
+                count: 8,
+            },
+        );
         let b = m.to_dat_bytes();
         let i32_at = |o: usize| i32::from_le_bytes(b[o..o + 4].try_into().unwrap());
         let f32_at = |o: usize| f32::from_le_bytes(b[o..o + 4].try_into().unwrap());

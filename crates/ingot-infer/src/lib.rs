@@ -3,10 +3,10 @@
 
 mod error;
 pub use error::InferError;
-pub mod kernels;
-pub mod matmul;
 pub mod generate;
 pub mod imatrix;
+pub mod kernels;
 pub mod llama;
+pub mod matmul;
 pub mod perplexity;
 pub mod sampling;

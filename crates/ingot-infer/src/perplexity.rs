@@ -42,7 +42,12 @@ pub struct PerplexityOptions {
 
 impl Default for PerplexityOptions {
     fn default() -> Self {
-        Self { n_ctx: 512, max_chunks: None, bos: None, kv_precision: KvPrecision::F16 }
+        Self {
+            n_ctx: 512,
+            max_chunks: None,
+            bos: None,
+            kv_precision: KvPrecision::F16,
+        }
     }
 }
 
@@ -180,15 +185,24 @@ pub fn perplexity(
 ) -> Result<PerplexityResult, InferError> {
     let n_ctx = opts.n_ctx;
     if n_ctx < 4 {
-        return Err(InferError::InvalidArgument { name: "n_ctx", reason: "must be at least 4" });
+        return Err(InferError::InvalidArgument {
+            name: "n_ctx",
+            reason: "must be at least 4",
+        });
     }
     if tokens.len() < 2 * n_ctx {
-        return Err(InferError::NotEnoughTokens { have: tokens.len(), need: 2 * n_ctx });
+        return Err(InferError::NotEnoughTokens {
+            have: tokens.len(),
+            need: 2 * n_ctx,
+        });
     }
     let n_chunk_max = tokens.len() / n_ctx;
     let n_chunks = opts.max_chunks.map_or(n_chunk_max, |c| c.min(n_chunk_max));
     if n_chunks == 0 {
-        return Err(InferError::InvalidArgument { name: "chunks", reason: "must be at least 1" });
+        return Err(InferError::InvalidArgument {
+            name: "chunks",
+            reason: "must be at least 1",
+        });
     }
     let n_vocab = model.config().n_vocab;
     let first = n_ctx / 2;
@@ -198,10 +212,24 @@ pub fn perplexity(
     match &mut kl {
         KlMode::None => {}
         KlMode::SaveBase(w) => {
-            write_kl_header(*w, n_vocab, n_ctx, n_chunks, first, &tokens[..n_chunks * n_ctx])?;
+            write_kl_header(
+                *w,
+                n_vocab,
+                n_ctx,
+                n_chunks,
+                first,
+                &tokens[..n_chunks * n_ctx],
+            )?;
         }
         KlMode::Compare(r) => {
-            read_kl_header(*r, n_vocab, n_ctx, n_chunks, first, &tokens[..n_chunks * n_ctx])?;
+            read_kl_header(
+                *r,
+                n_vocab,
+                n_ctx,
+                n_chunks,
+                first,
+                &tokens[..n_chunks * n_ctx],
+            )?;
             klacc = Some(KlAccumulator::default());
         }
     }
@@ -242,18 +270,26 @@ pub fn perplexity(
                         base_buf.extend_from_slice(&f16::from_f32(lp).to_le_bytes());
                     }
                 }
-                w.write_all(&base_buf).map_err(|e| InferError::Io { what: "writing the KL base file", source: e })?;
+                w.write_all(&base_buf).map_err(|e| InferError::Io {
+                    what: "writing the KL base file",
+                    source: e,
+                })?;
             }
             KlMode::Compare(r) => {
                 base_buf.resize(n_scored * n_vocab * 2, 0);
-                r.read_exact(&mut base_buf).map_err(|e| InferError::Io { what: "reading the KL base file", source: e })?;
+                r.read_exact(&mut base_buf).map_err(|e| InferError::Io {
+                    what: "reading the KL base file",
+                    source: e,
+                })?;
                 let acc = klacc.as_mut().expect("set up with the Compare mode");
                 let per: Vec<KlPosition> = rows
                     .par_iter()
                     .zip(per_pos.par_iter())
                     .zip(targets.par_iter())
                     .zip(base_buf.par_chunks_exact(n_vocab * 2))
-                    .map(|(((row, &(lse, v, imax)), &t), base)| kl_position(row, lse, v, imax, t as usize, base))
+                    .map(|(((row, &(lse, v, imax)), &t), base)| {
+                        kl_position(row, lse, v, imax, t as usize, base)
+                    })
                     .collect();
                 for p in per {
                     acc.push(p);
@@ -278,10 +314,20 @@ pub fn perplexity(
 }
 
 fn io_write(w: &mut dyn Write, b: &[u8]) -> Result<(), InferError> {
-    w.write_all(b).map_err(|e| InferError::Io { what: "writing the KL base file", source: e })
+    w.write_all(b).map_err(|e| InferError::Io {
+        what: "writing the KL base file",
+        source: e,
+    })
 }
 
-fn write_kl_header(w: &mut dyn Write, n_vocab: usize, n_ctx: usize, n_chunks: usize, first: usize, tokens: &[u32]) -> Result<(), InferError> {
+fn write_kl_header(
+    w: &mut dyn Write,
+    n_vocab: usize,
+    n_ctx: usize,
+    n_chunks: usize,
+    first: usize,
+    tokens: &[u32],
+) -> Result<(), InferError> {
     io_write(w, KL_MAGIC)?;
     for v in [KL_VERSION as usize, n_vocab, n_ctx, n_chunks, first] {
         io_write(w, &(v as u32).to_le_bytes())?;
@@ -312,7 +358,10 @@ impl KlBaseHeader {
     /// Reads the header; the reader is left at the first window's log-probabilities.
     pub fn read(r: &mut dyn Read) -> Result<Self, InferError> {
         let rd = |r: &mut dyn Read, buf: &mut [u8]| {
-            r.read_exact(buf).map_err(|e| InferError::Io { what: "reading the KL base file header", source: e })
+            r.read_exact(buf).map_err(|e| InferError::Io {
+                what: "reading the KL base file header",
+                source: e,
+            })
         };
         let mut magic = [0u8; 8];
         rd(r, &mut magic)?;
@@ -331,25 +380,52 @@ impl KlBaseHeader {
         }
         let [version, n_vocab, n_ctx, n_chunks, first] = fields.map(|v| v as usize);
         if version != KL_VERSION as usize {
-            return Err(InferError::KlBaseMismatch { field: "version", expected: u64::from(KL_VERSION), found: version as u64 });
+            return Err(InferError::KlBaseMismatch {
+                field: "version",
+                expected: u64::from(KL_VERSION),
+                found: version as u64,
+            });
         }
         if n_ctx < 4 || first >= n_ctx {
-            return Err(InferError::KlBaseMismatch { field: "first", expected: (n_ctx / 2) as u64, found: first as u64 });
+            return Err(InferError::KlBaseMismatch {
+                field: "first",
+                expected: (n_ctx / 2) as u64,
+                found: first as u64,
+            });
         }
         // Cap the token table by what a sane file can hold before allocating it.
-        let n_tok = n_chunks.checked_mul(n_ctx).filter(|&n| n <= 1 << 28).ok_or(InferError::KlBaseMismatch {
-            field: "n_chunks",
-            expected: ((1usize << 28) / n_ctx) as u64,
-            found: n_chunks as u64,
-        })?;
+        let n_tok = n_chunks
+            .checked_mul(n_ctx)
+            .filter(|&n| n <= 1 << 28)
+            .ok_or(InferError::KlBaseMismatch {
+                field: "n_chunks",
+                expected: ((1usize << 28) / n_ctx) as u64,
+                found: n_chunks as u64,
+            })?;
         let mut buf = vec![0u8; n_tok * 4];
         rd(r, &mut buf)?;
-        let tokens = buf.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Ok(Self { n_vocab, n_ctx, n_chunks, first, tokens })
+        let tokens = buf
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(Self {
+            n_vocab,
+            n_ctx,
+            n_chunks,
+            first,
+            tokens,
+        })
     }
 }
 
-fn read_kl_header(r: &mut dyn Read, n_vocab: usize, n_ctx: usize, n_chunks: usize, first: usize, tokens: &[u32]) -> Result<(), InferError> {
+fn read_kl_header(
+    r: &mut dyn Read,
+    n_vocab: usize,
+    n_ctx: usize,
+    n_chunks: usize,
+    first: usize,
+    tokens: &[u32],
+) -> Result<(), InferError> {
     let h = KlBaseHeader::read(r)?;
     let checks = [
         ("n_vocab", n_vocab as u64, h.n_vocab as u64),
@@ -358,15 +434,27 @@ fn read_kl_header(r: &mut dyn Read, n_vocab: usize, n_ctx: usize, n_chunks: usiz
     ];
     for (field, expected, found) in checks {
         if expected != found {
-            return Err(InferError::KlBaseMismatch { field, expected, found });
+            return Err(InferError::KlBaseMismatch {
+                field,
+                expected,
+                found,
+            });
         }
     }
     if h.n_chunks < n_chunks {
-        return Err(InferError::KlBaseMismatch { field: "n_chunks", expected: n_chunks as u64, found: h.n_chunks as u64 });
+        return Err(InferError::KlBaseMismatch {
+            field: "n_chunks",
+            expected: n_chunks as u64,
+            found: h.n_chunks as u64,
+        });
     }
     for (i, (&bt, &t)) in h.tokens.iter().zip(tokens).enumerate() {
         if bt != t {
-            return Err(InferError::KlBaseTokenMismatch { index: i, expected: bt, found: t });
+            return Err(InferError::KlBaseTokenMismatch {
+                index: i,
+                expected: bt,
+                found: t,
+            });
         }
     }
     Ok(())
@@ -381,7 +469,14 @@ struct KlPosition {
     nll: f64,
 }
 
-fn kl_position(row: &[f32], lse: f64, nll: f64, imax: usize, token: usize, base: &[u8]) -> KlPosition {
+fn kl_position(
+    row: &[f32],
+    lse: f64,
+    nll: f64,
+    imax: usize,
+    token: usize,
+    base: &[u8],
+) -> KlPosition {
     let mut kl = 0.0f64;
     let mut imax_base = 0;
     let mut lp_base_max = f64::NEG_INFINITY;
@@ -399,7 +494,13 @@ fn kl_position(row: &[f32], lse: f64, nll: f64, imax: usize, token: usize, base:
         kl += lpb.exp() * (lpb - lp);
     }
     let nll_base = -lp_base_tok;
-    KlPosition { kl, dp: (-nll).exp() - (-nll_base).exp(), same_top: imax == imax_base, nll_base, nll }
+    KlPosition {
+        kl,
+        dp: (-nll).exp() - (-nll_base).exp(),
+        same_top: imax == imax_base,
+        nll_base,
+        nll,
+    }
 }
 
 #[derive(Default)]
@@ -457,7 +558,11 @@ impl KlAccumulator {
             same_top: self.same_top as f64 / n,
             ppl_base: self.base.ppl(),
             ppl: self.cur.ppl(),
-            logprob_correlation: if vb > 0.0 && vc > 0.0 { cov / (vb * vc).sqrt() } else { 1.0 },
+            logprob_correlation: if vb > 0.0 && vc > 0.0 {
+                cov / (vb * vc).sqrt()
+            } else {
+                1.0
+            },
         }
     }
 }
@@ -465,7 +570,9 @@ impl KlAccumulator {
 /// KL percentiles reported (llama.cpp's list).
 pub const KL_PERCENTILES: [f64; 7] = [99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0];
 /// Δp percentiles reported (llama.cpp's list).
-pub const DP_PERCENTILES: [f64; 11] = [99.9, 99.0, 95.0, 90.0, 75.0, 50.0, 25.0, 10.0, 5.0, 1.0, 0.1];
+pub const DP_PERCENTILES: [f64; 11] = [
+    99.9, 99.0, 95.0, 90.0, 75.0, 50.0, 25.0, 10.0, 5.0, 1.0, 0.1,
+];
 
 /// Linear-interpolated percentile of sorted values (`p` in 0..=100), llama.cpp's definition.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -548,7 +655,10 @@ mod tests {
     fn kl_of_identical_distributions_is_zero() {
         let row = [0.5f32, -1.0, 2.0, 0.0];
         let (lse, imax) = log_sum_exp(&row);
-        let base: Vec<u8> = row.iter().flat_map(|&v| f16::from_f32((f64::from(v) - lse) as f32).to_le_bytes()).collect();
+        let base: Vec<u8> = row
+            .iter()
+            .flat_map(|&v| f16::from_f32((f64::from(v) - lse) as f32).to_le_bytes())
+            .collect();
         let p = kl_position(&row, lse, lse - 0.5, imax, 0, &base);
         assert!(p.kl.abs() < 2e-3, "{}", p.kl);
         assert!(p.same_top);

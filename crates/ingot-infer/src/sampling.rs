@@ -20,7 +20,12 @@ pub struct SamplerOptions {
 impl Default for SamplerOptions {
     fn default() -> Self {
         // llama.cpp's defaults.
-        Self { temperature: 0.8, top_k: 40, top_p: 0.95, seed: 0 }
+        Self {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            seed: 0,
+        }
     }
 }
 
@@ -60,7 +65,11 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler with the given settings.
     pub fn new(opts: SamplerOptions) -> Self {
-        Self { opts, rng: SplitMix64::new(opts.seed), candidates: Vec::new() }
+        Self {
+            opts,
+            rng: SplitMix64::new(opts.seed),
+            candidates: Vec::new(),
+        }
     }
 
     /// Chooses the next token from one row of logits.
@@ -94,7 +103,10 @@ impl Sampler {
             c.truncate(keep.max(1));
         }
         let t = f64::from(self.opts.temperature);
-        let weights: Vec<f64> = c.iter().map(|&(_, l)| (f64::from(l - max) / t).exp()).collect();
+        let weights: Vec<f64> = c
+            .iter()
+            .map(|&(_, l)| (f64::from(l - max) / t).exp())
+            .collect();
         let sum: f64 = weights.iter().sum();
         let mut r = self.rng.next_f64() * sum;
         for (&(id, _), w) in c.iter().zip(&weights) {
@@ -124,14 +136,22 @@ mod tests {
 
     #[test]
     fn greedy_takes_argmax() {
-        let mut s = Sampler::new(SamplerOptions { temperature: 0.0, ..Default::default() });
+        let mut s = Sampler::new(SamplerOptions {
+            temperature: 0.0,
+            ..Default::default()
+        });
         assert_eq!(s.sample(&[0.1, 3.0, -1.0, 2.9]), 1);
     }
 
     #[test]
     fn top_k_one_is_greedy_and_top_k_limits_choices() {
         let logits = [1.0f32, 0.9, 0.8, 0.7, 0.6];
-        let mut s = Sampler::new(SamplerOptions { temperature: 1.0, top_k: 2, top_p: 1.0, seed: 7 });
+        let mut s = Sampler::new(SamplerOptions {
+            temperature: 1.0,
+            top_k: 2,
+            top_p: 1.0,
+            seed: 7,
+        });
         let mut seen = [0usize; 5];
         for _ in 0..2000 {
             seen[s.sample(&logits) as usize] += 1;
@@ -147,7 +167,12 @@ mod tests {
     fn top_p_keeps_the_nucleus() {
         // p ≈ [0.997, ...]: with top_p = 0.9 only the first survives.
         let logits = [10.0f32, 4.0, 3.0, 2.0];
-        let mut s = Sampler::new(SamplerOptions { temperature: 1.5, top_k: 0, top_p: 0.9, seed: 1 });
+        let mut s = Sampler::new(SamplerOptions {
+            temperature: 1.5,
+            top_k: 0,
+            top_p: 0.9,
+            seed: 1,
+        });
         for _ in 0..200 {
             assert_eq!(s.sample(&logits), 0);
         }
@@ -156,11 +181,19 @@ mod tests {
     #[test]
     fn same_seed_same_draws() {
         let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
-        let o = SamplerOptions { temperature: 1.0, top_k: 0, top_p: 1.0, seed: 42 };
+        let o = SamplerOptions {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 42,
+        };
         let (mut a, mut b) = (Sampler::new(o), Sampler::new(o));
         let xa: Vec<u32> = (0..20).map(|_| a.sample(&logits)).collect();
         let xb: Vec<u32> = (0..20).map(|_| b.sample(&logits)).collect();
         assert_eq!(xa, xb);
-        assert!(xa.iter().any(|&t| t != xa[0]), "temperature 1 over 50 similar logits must vary");
+        assert!(
+            xa.iter().any(|&t| t != xa[0]),
+            "temperature 1 over 50 similar logits must vary"
+        );
     }
 }

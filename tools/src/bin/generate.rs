@@ -44,7 +44,8 @@ fn main() -> Result<()> {
     let args = Args::parse();
     model_cli::init_threads(args.threads)?;
     let file = model_cli::open_model(&args.model)?;
-    let model = LlamaModel::from_gguf(&file).with_context(|| format!("loading {}", args.model.display()))?;
+    let model = LlamaModel::from_gguf(&file)
+        .with_context(|| format!("loading {}", args.model.display()))?;
     let tok = model_cli::tokenizer(&file, &args.model)?;
     let prompt = tok.encode(&args.prompt, true, true);
     let seed = args.seed.unwrap_or_else(|| {
@@ -54,7 +55,12 @@ fn main() -> Result<()> {
     });
     let opts = GenerateOptions {
         max_tokens: args.n,
-        sampler: SamplerOptions { temperature: args.temp, top_k: args.top_k, top_p: args.top_p, seed },
+        sampler: SamplerOptions {
+            temperature: args.temp,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed,
+        },
         stop_tokens: tok.eos().into_iter().collect(),
         n_ctx: None,
         kv_precision: KvPrecision::F16,
@@ -64,7 +70,9 @@ fn main() -> Result<()> {
     out.flush()?;
     let stats = generate(&model, &prompt, &opts, |t| {
         // A closed pipe (e.g. `| head`) ends the generation quietly.
-        out.write_all(tok.token_to_piece(t)).and_then(|()| out.flush()).is_ok()
+        out.write_all(tok.token_to_piece(t))
+            .and_then(|()| out.flush())
+            .is_ok()
     })?;
     drop(out);
     println!();

@@ -51,9 +51,11 @@ fn main() -> Result<()> {
     let args = Args::parse();
     model_cli::init_threads(args.threads)?;
     let file = model_cli::open_model(&args.model)?;
-    let model = LlamaModel::from_gguf(&file).with_context(|| format!("loading {}", args.model.display()))?;
+    let model = LlamaModel::from_gguf(&file)
+        .with_context(|| format!("loading {}", args.model.display()))?;
     let tok = model_cli::tokenizer(&file, &args.model)?;
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
     let tokens = tok.encode(&text, true, false);
     eprintln!("{} tokens", tokens.len());
     let opts = ImatrixOptions {
@@ -79,6 +81,10 @@ fn main() -> Result<()> {
         OutputFormat::Gguf => run.imatrix.write_gguf(&args.output)?,
         OutputFormat::Dat => run.imatrix.write_dat(&args.output)?,
     }
-    println!("wrote {} entries to {}", run.imatrix.entries.len(), args.output.display());
+    println!(
+        "wrote {} entries to {}",
+        run.imatrix.entries.len(),
+        args.output.display()
+    );
     Ok(())
 }

@@ -48,29 +48,46 @@ fn main() -> Result<()> {
         bail!("--kl-divergence needs --kl-divergence-base FILE");
     }
     let file = model_cli::open_model(&args.model)?;
-    let model = LlamaModel::from_gguf(&file).with_context(|| format!("loading {}", args.model.display()))?;
+    let model = LlamaModel::from_gguf(&file)
+        .with_context(|| format!("loading {}", args.model.display()))?;
     let tok = model_cli::tokenizer(&file, &args.model)?;
 
     let mut opts = PerplexityOptions {
         n_ctx: args.ctx,
         max_chunks: args.chunks,
         bos: if tok.add_bos() { tok.bos() } else { None },
-        kv_precision: if args.kv_f32 { KvPrecision::F32 } else { KvPrecision::F16 },
+        kv_precision: if args.kv_f32 {
+            KvPrecision::F32
+        } else {
+            KvPrecision::F16
+        },
     };
     let tokens: Vec<u32> = match (&args.file, args.kl_divergence) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let t0 = std::time::Instant::now();
             let tokens = tok.encode(&text, true, false);
-            eprintln!("tokenized {} bytes into {} tokens in {:.2} s", text.len(), tokens.len(), t0.elapsed().as_secs_f64());
+            eprintln!(
+                "tokenized {} bytes into {} tokens in {:.2} s",
+                text.len(),
+                tokens.len(),
+                t0.elapsed().as_secs_f64()
+            );
             tokens
         }
         (None, true) => {
             let path = args.kl_base.as_ref().expect("checked above");
-            let mut r = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
+            let mut r = BufReader::new(
+                File::open(path).with_context(|| format!("opening {}", path.display()))?,
+            );
             let h = KlBaseHeader::read(&mut r)?;
             opts.n_ctx = h.n_ctx;
-            eprintln!("using the {} tokens stored in {}", h.tokens.len(), path.display());
+            eprintln!(
+                "using the {} tokens stored in {}",
+                h.tokens.len(),
+                path.display()
+            );
             h.tokens
         }
         (None, false) => bail!("-f TEXT is required"),
@@ -81,11 +98,15 @@ fn main() -> Result<()> {
     let kl = match (&args.kl_base, args.kl_divergence) {
         (None, _) => KlMode::None,
         (Some(path), false) => {
-            writer = BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
+            writer = BufWriter::new(
+                File::create(path).with_context(|| format!("creating {}", path.display()))?,
+            );
             KlMode::SaveBase(&mut writer)
         }
         (Some(path), true) => {
-            reader = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
+            reader = BufReader::new(
+                File::open(path).with_context(|| format!("opening {}", path.display()))?,
+            );
             KlMode::Compare(&mut reader)
         }
     };
@@ -111,16 +132,33 @@ fn main() -> Result<()> {
         res.elapsed.as_secs_f64()
     );
     if let Some(k) = &res.kl {
-        println!("====== KL divergence statistics ({} positions) ======", k.count);
+        println!(
+            "====== KL divergence statistics ({} positions) ======",
+            k.count
+        );
         println!("PPL(base)          : {:.4}", k.ppl_base);
-        println!("PPL(this)          : {:.4}  (ratio {:.4})", k.ppl, k.ppl / k.ppl_base);
-        println!("Cor(ln p base, ln p): {:.2}%", 100.0 * k.logprob_correlation);
-        println!("Mean KLD           : {:.6} ± {:.6}", k.mean_kl, k.mean_kl_error);
+        println!(
+            "PPL(this)          : {:.4}  (ratio {:.4})",
+            k.ppl,
+            k.ppl / k.ppl_base
+        );
+        println!(
+            "Cor(ln p base, ln p): {:.2}%",
+            100.0 * k.logprob_correlation
+        );
+        println!(
+            "Mean KLD           : {:.6} ± {:.6}",
+            k.mean_kl, k.mean_kl_error
+        );
         println!("Maximum KLD        : {:.6}", k.max_kl);
         for (p, v) in k.kl_percentiles {
             println!("{:5.1}% KLD         : {:.6}", p, v);
         }
-        println!("Mean Δp            : {:.3} ± {:.3} %", 100.0 * k.mean_dp, 100.0 * k.mean_dp_error);
+        println!(
+            "Mean Δp            : {:.3} ± {:.3} %",
+            100.0 * k.mean_dp,
+            100.0 * k.mean_dp_error
+        );
         println!("RMS Δp             : {:.3} %", 100.0 * k.rms_dp);
         for (p, v) in k.dp_percentiles {
             println!("{:5.1}% Δp          : {:.3}%", p, 100.0 * v);

@@ -87,7 +87,10 @@ pub struct LlamaConfig {
 
 fn usize_key(file: &GgufFile, key: &str) -> Result<usize, InferError> {
     let v = file.get_u32(key)?;
-    usize::try_from(v).map_err(|_| InferError::InvalidConfig { key: key.to_string(), reason: "does not fit in usize" })
+    usize::try_from(v).map_err(|_| InferError::InvalidConfig {
+        key: key.to_string(),
+        reason: "does not fit in usize",
+    })
 }
 
 fn opt_usize_key(file: &GgufFile, key: &str) -> Result<Option<usize>, InferError> {
@@ -108,8 +111,10 @@ impl LlamaConfig {
     /// Reads the configuration, rejecting unknown architectures and inconsistent sizes.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, InferError> {
         let arch_name = file.get_str("general.architecture")?;
-        let arch = Arch::from_name(arch_name)
-            .ok_or_else(|| InferError::UnsupportedArchitecture { arch: arch_name.to_string() })?;
+        let arch =
+            Arch::from_name(arch_name).ok_or_else(|| InferError::UnsupportedArchitecture {
+                arch: arch_name.to_string(),
+            })?;
         let p = arch.name();
         let key = |k: &str| format!("{p}.{k}");
 
@@ -122,29 +127,50 @@ impl LlamaConfig {
         let rope_base = opt_f32_key(file, &key("rope.freq_base"))?.unwrap_or(10000.0);
         let n_ctx_train = opt_usize_key(file, &key("context_length"))?.unwrap_or(2048);
 
-        let invalid = |k: String, reason: &'static str| InferError::InvalidConfig { key: k, reason };
+        let invalid =
+            |k: String, reason: &'static str| InferError::InvalidConfig { key: k, reason };
         if n_embd == 0 || n_layer == 0 || n_ff == 0 {
-            return Err(invalid(key("embedding_length"), "embedding, block count and FFN size must be non-zero"));
+            return Err(invalid(
+                key("embedding_length"),
+                "embedding, block count and FFN size must be non-zero",
+            ));
         }
         if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
-            return Err(invalid(key("attention.head_count_kv"), "head counts must be non-zero and head_count a multiple of head_count_kv"));
+            return Err(invalid(
+                key("attention.head_count_kv"),
+                "head counts must be non-zero and head_count a multiple of head_count_kv",
+            ));
         }
         let head_dim = match opt_usize_key(file, &key("attention.key_length"))? {
             Some(d) => d,
             None if n_embd % n_head == 0 => n_embd / n_head,
-            None => return Err(invalid(key("attention.head_count"), "embedding_length is not a multiple of head_count")),
+            None => {
+                return Err(invalid(
+                    key("attention.head_count"),
+                    "embedding_length is not a multiple of head_count",
+                ))
+            }
         };
         if let Some(v) = opt_usize_key(file, &key("attention.value_length"))? {
             if v != head_dim {
-                return Err(invalid(key("attention.value_length"), "value_length differs from key_length"));
+                return Err(invalid(
+                    key("attention.value_length"),
+                    "value_length differs from key_length",
+                ));
             }
         }
         if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(invalid(key("attention.key_length"), "head dimension must be even and non-zero"));
+            return Err(invalid(
+                key("attention.key_length"),
+                "head dimension must be even and non-zero",
+            ));
         }
         let n_rot = opt_usize_key(file, &key("rope.dimension_count"))?.unwrap_or(head_dim);
         if n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(invalid(key("rope.dimension_count"), "must be even and at most the head dimension"));
+            return Err(invalid(
+                key("rope.dimension_count"),
+                "must be even and at most the head dimension",
+            ));
         }
         let rope_freq_scale = match file.get(&key("rope.scaling.type")) {
             None => 1.0,
@@ -153,15 +179,26 @@ impl LlamaConfig {
                 "linear" => {
                     let f = opt_f32_key(file, &key("rope.scaling.factor"))?.unwrap_or(1.0);
                     if !(f.is_finite() && f > 0.0) {
-                        return Err(invalid(key("rope.scaling.factor"), "must be finite and positive"));
+                        return Err(invalid(
+                            key("rope.scaling.factor"),
+                            "must be finite and positive",
+                        ));
                     }
                     1.0 / f
                 }
-                _ => return Err(invalid(key("rope.scaling.type"), "only none and linear rope scaling are supported")),
+                _ => {
+                    return Err(invalid(
+                        key("rope.scaling.type"),
+                        "only none and linear rope scaling are supported",
+                    ))
+                }
             },
         };
-        if !(rms_eps.is_finite() && rms_eps >= 0.0) || !(rope_base.is_finite() && rope_base > 0.0) {
-            return Err(invalid(key("rope.freq_base"), "epsilon and rope base must be finite and positive"));
+        if !(rms_eps.is_finite() && rms_eps >= 0.0 && rope_base.is_finite() && rope_base > 0.0) {
+            return Err(invalid(
+                key("rope.freq_base"),
+                "epsilon and rope base must be finite and positive",
+            ));
         }
         let n_vocab = match opt_usize_key(file, &key("vocab_size"))? {
             Some(n) => n,

@@ -34,6 +34,9 @@ use rayon::prelude::*;
 pub use config::{Arch, LlamaConfig};
 use ops::{RopeStyle, RopeTable};
 
+use ingot_quant::QuantError;
+
+use crate::kernels;
 use crate::matmul::{matmul, MatmulScratch, QMatrix};
 use crate::InferError;
 
@@ -69,6 +72,9 @@ struct Embedding<'a> {
     ty: GgmlType,
     row_bytes: usize,
     data: &'a [u8],
+    /// The same table as a matmul operand, when the kernels support its type: used for rows
+    /// of types ingot-quant's dispatch does not dequantize.
+    mat: Option<QMatrix<'a>>,
 }
 
 struct Layer<'a> {
@@ -128,7 +134,9 @@ fn check_shape(name: &str, shape: &[u64], want: &[usize]) -> Result<(), InferErr
 }
 
 fn vector<'a>(file: &'a GgufFile, name: &str, len: usize) -> Result<Cow<'a, [f32]>, InferError> {
-    let t = file.tensor(name).ok_or_else(|| InferError::MissingTensor { name: name.to_string() })?;
+    let t = file.tensor(name).ok_or_else(|| InferError::MissingTensor {
+        name: name.to_string(),
+    })?;
     check_shape(name, t.shape(), &[len])?;
     let bytes = t.bytes();
     if t.ggml_type() == GgmlType::F32 {
@@ -137,23 +145,42 @@ fn vector<'a>(file: &'a GgufFile, name: &str, len: usize) -> Result<Cow<'a, [f32
         }
     }
     let mut out = vec![0.0f32; len];
-    ingot_quant::dequantize_row(t.ggml_type(), bytes, &mut out)
-        .map_err(|source| InferError::Dequantize { name: name.to_string(), source })?;
+    ingot_quant::dequantize_row(t.ggml_type(), bytes, &mut out).map_err(|source| {
+        InferError::Dequantize {
+            name: name.to_string(),
+            source,
+        }
+    })?;
     Ok(Cow::Owned(out))
 }
 
-fn optional_vector<'a>(file: &'a GgufFile, name: &str, len: usize) -> Result<Option<Cow<'a, [f32]>>, InferError> {
+fn optional_vector<'a>(
+    file: &'a GgufFile,
+    name: &str,
+    len: usize,
+) -> Result<Option<Cow<'a, [f32]>>, InferError> {
     if file.tensor(name).is_none() {
         return Ok(None);
     }
     vector(file, name, len).map(Some)
 }
 
-fn matrix<'a>(file: &'a GgufFile, name: &str, rows: usize, cols: usize) -> Result<Mat<'a>, InferError> {
-    let t = file.tensor(name).ok_or_else(|| InferError::MissingTensor { name: name.to_string() })?;
+fn matrix<'a>(
+    file: &'a GgufFile,
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<Mat<'a>, InferError> {
+    let t = file.tensor(name).ok_or_else(|| InferError::MissingTensor {
+        name: name.to_string(),
+    })?;
     check_shape(name, t.shape(), &[cols, rows])?;
     let m = QMatrix::new(t.ggml_type(), rows, cols, t.bytes())?;
-    Ok(Mat { name: name.to_string(), m, rows })
+    Ok(Mat {
+        name: name.to_string(),
+        m,
+        rows,
+    })
 }
 
 impl<'a> LlamaModel<'a> {
@@ -164,14 +191,25 @@ impl<'a> LlamaModel<'a> {
         let c = &config;
         let embd_t = file
             .tensor("token_embd.weight")
-            .ok_or_else(|| InferError::MissingTensor { name: "token_embd.weight".to_string() })?;
+            .ok_or_else(|| InferError::MissingTensor {
+                name: "token_embd.weight".to_string(),
+            })?;
         check_shape("token_embd.weight", embd_t.shape(), &[c.n_embd, c.n_vocab])?;
         let embd_ty = embd_t.ggml_type();
         let row_bytes = embd_ty
             .row_bytes(c.n_embd as u64)
             .and_then(|b| usize::try_from(b).ok())
-            .ok_or(InferError::InvalidConfig { key: "token_embd.weight".to_string(), reason: "row size is not a whole number of blocks" })?;
-        let embd = Embedding { ty: embd_ty, row_bytes, data: embd_t.bytes() };
+            .ok_or(InferError::InvalidConfig {
+                key: "token_embd.weight".to_string(),
+                reason: "row size is not a whole number of blocks",
+            })?;
+        let mat = QMatrix::new(embd_ty, c.n_vocab, c.n_embd, embd_t.bytes()).ok();
+        let embd = Embedding {
+            ty: embd_ty,
+            row_bytes,
+            data: embd_t.bytes(),
+            mat,
+        };
 
         let mut layers = Vec::with_capacity(c.n_layer);
         for l in 0..c.n_layer {
@@ -192,10 +230,21 @@ impl<'a> LlamaModel<'a> {
             });
         }
         let output_norm = vector(file, "output_norm.weight", c.n_embd)?;
-        let output_name = if file.tensor("output.weight").is_some() { "output.weight" } else { "token_embd.weight" };
+        let output_name = if file.tensor("output.weight").is_some() {
+            "output.weight"
+        } else {
+            "token_embd.weight"
+        };
         let output = matrix(file, output_name, c.n_vocab, c.n_embd)?;
         let rope_freqs = optional_vector(file, "rope_freqs.weight", c.n_rot / 2)?;
-        Ok(Self { config, embd, layers, output_norm, output, rope_freqs })
+        Ok(Self {
+            config,
+            embd,
+            layers,
+            output_norm,
+            output,
+            rope_freqs,
+        })
     }
 
     /// The model's hyper-parameters.
@@ -227,14 +276,23 @@ impl<'a> LlamaModel<'a> {
         };
         let n = tokens.len();
         if output_from > n {
-            return Err(InferError::InvalidArgument { name: "output_from", reason: "exceeds the number of tokens" });
+            return Err(InferError::InvalidArgument {
+                name: "output_from",
+                reason: "exceeds the number of tokens",
+            });
         }
         if cache.len + n > cache.capacity {
-            return Err(InferError::ContextFull { needed: cache.len + n, capacity: cache.capacity });
+            return Err(InferError::ContextFull {
+                needed: cache.len + n,
+                capacity: cache.capacity,
+            });
         }
         for &t in tokens {
             if t as usize >= self.config.n_vocab {
-                return Err(InferError::TokenOutOfRange { token: t, n_vocab: self.config.n_vocab });
+                return Err(InferError::TokenOutOfRange {
+                    token: t,
+                    n_vocab: self.config.n_vocab,
+                });
             }
         }
         let mut logits = Vec::with_capacity((n - output_from) * self.config.n_vocab);
@@ -257,13 +315,27 @@ impl<'a> LlamaModel<'a> {
         let d = self.config.n_embd;
         for (&t, row) in tokens.iter().zip(x.chunks_exact_mut(d)) {
             let off = t as usize * self.embd.row_bytes;
-            let bytes = self
-                .embd
-                .data
-                .get(off..off + self.embd.row_bytes)
-                .ok_or(InferError::TokenOutOfRange { token: t, n_vocab: self.config.n_vocab })?;
-            ingot_quant::dequantize_row(self.embd.ty, bytes, row)
-                .map_err(|source| InferError::Dequantize { name: "token_embd.weight".to_string(), source })?;
+            let bytes = self.embd.data.get(off..off + self.embd.row_bytes).ok_or(
+                InferError::TokenOutOfRange {
+                    token: t,
+                    n_vocab: self.config.n_vocab,
+                },
+            )?;
+            match (
+                ingot_quant::dequantize_row(self.embd.ty, bytes, row),
+                &self.embd.mat,
+            ) {
+                (Ok(()), _) => {}
+                (Err(QuantError::Unsupported { .. }), Some(m)) => {
+                    m.dequantize_row(kernels::try_kernels()?, t as usize, row)
+                }
+                (Err(source), _) => {
+                    return Err(InferError::Dequantize {
+                        name: "token_embd.weight".to_string(),
+                        source,
+                    })
+                }
+            }
         }
         Ok(())
     }
@@ -291,21 +363,36 @@ impl<'a> LlamaModel<'a> {
         let mut o = vec![0.0f32; n * d];
         let mut gate = vec![0.0f32; n * ff];
         let mut up = vec![0.0f32; n * ff];
-        let rope = RopeTable::new(p0..p0 + n, c.n_rot, c.rope_base, c.rope_freq_scale, self.rope_freqs.as_deref());
+        let rope = RopeTable::new(
+            p0..p0 + n,
+            c.n_rot,
+            c.rope_base,
+            c.rope_freq_scale,
+            self.rope_freqs.as_deref(),
+        );
         let style: RopeStyle = c.arch.rope_style();
         let scale = 1.0 / (hd as f32).sqrt();
         let group = c.n_head / c.n_head_kv;
         let n_kv = p0 + n;
         let KvCache { kv, scratch, .. } = cache;
 
-        let mut run = |w: &Mat<'_>, input: &[f32], rows_n: usize, out: &mut [f32], obs: &mut dyn MatmulObserver| {
+        let mut run = |w: &Mat<'_>,
+                       input: &[f32],
+                       rows_n: usize,
+                       out: &mut [f32],
+                       obs: &mut dyn MatmulObserver| {
             obs.observe(&w.name, input, rows_n);
             matmul(&w.m, input, rows_n, &mut out[..rows_n * w.rows], scratch)
         };
 
         let mut n_cur = n;
         for (l, layer) in self.layers.iter().enumerate() {
-            ops::rms_norm(&x[..n_cur * d], &layer.attn_norm, c.rms_eps, &mut h[..n_cur * d]);
+            ops::rms_norm(
+                &x[..n_cur * d],
+                &layer.attn_norm,
+                c.rms_eps,
+                &mut h[..n_cur * d],
+            );
             run(&layer.wq, &h, n, &mut q, observer)?;
             run(&layer.wk, &h, n, &mut k, observer)?;
             run(&layer.wv, &h, n, &mut v, observer)?;
@@ -336,7 +423,15 @@ impl<'a> LlamaModel<'a> {
                     let kv_len = p0 + t + 1;
                     let base = kvh * cap * hd;
                     let qv = &q[t * qd + head * hd..t * qd + (head + 1) * hd];
-                    ops::attend(qv, &kc[base..base + kv_len * hd], &vc[base..base + kv_len * hd], kv_len, scale, scores, out);
+                    ops::attend(
+                        qv,
+                        &kc[base..base + kv_len * hd],
+                        &vc[base..base + kv_len * hd],
+                        kv_len,
+                        scale,
+                        scores,
+                        out,
+                    );
                 },
             );
             run(&layer.wo, &att, n, &mut o, observer)?;
@@ -370,7 +465,13 @@ impl<'a> LlamaModel<'a> {
         ops::rms_norm(xs, &self.output_norm, c.rms_eps, &mut h[..n_out * d]);
         let mut logits = vec![0.0f32; n_out * c.n_vocab];
         observer.observe(&self.output.name, &h[..n_out * d], n_out);
-        matmul(&self.output.m, &h[..n_out * d], n_out, &mut logits, &mut cache.scratch)?;
+        matmul(
+            &self.output.m,
+            &h[..n_out * d],
+            n_out,
+            &mut logits,
+            &mut cache.scratch,
+        )?;
         Ok(logits)
     }
 }
@@ -439,7 +540,11 @@ impl KvCache {
 
     /// Bytes held by the cached keys and values.
     pub fn bytes(&self) -> usize {
-        2 * self.kv.k.len() * self.kv.n_head_kv * self.capacity * self.kv.head_dim * std::mem::size_of::<f32>()
+        2 * self.kv.k.len()
+            * self.kv.n_head_kv
+            * self.capacity
+            * self.kv.head_dim
+            * std::mem::size_of::<f32>()
     }
 }
 

@@ -30,7 +30,11 @@ pub enum RopeStyle {
 /// If `x.len() != out.len()` or `x.len()` is not a multiple of `weight.len()` (caller bug).
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let d = weight.len();
-    assert_eq!(x.len(), out.len(), "rms_norm: input and output lengths differ");
+    assert_eq!(
+        x.len(),
+        out.len(),
+        "rms_norm: input and output lengths differ"
+    );
     assert_eq!(x.len() % d, 0, "rms_norm: input is not whole rows");
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         let sum: f64 = xr.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
@@ -85,10 +89,8 @@ impl RopeTable {
     /// # Panics
     /// If `x` is not `positions × heads × head_dim` for this table (caller bug).
     pub fn apply(&self, x: &mut [f32], head_dim: usize, style: RopeStyle) {
-        let n_pos = if self.half == 0 {
+        let Some(n_pos) = self.cos.len().checked_div(self.half).filter(|&n| n > 0) else {
             return;
-        } else {
-            self.cos.len() / self.half
         };
         assert!(2 * self.half <= head_dim, "rope: n_rot exceeds head_dim");
         assert_eq!(x.len() % (n_pos.max(1) * head_dim), 0, "rope: bad shape");
@@ -167,7 +169,15 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 ///
 /// `k` and `v` hold `n_kv` rows of `q.len()` elements for this head's KV group; `scores` is
 /// scratch of at least `n_kv` elements; the result is written to `out` (`q.len()` elements).
-pub fn attend(q: &[f32], k: &[f32], v: &[f32], n_kv: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+pub fn attend(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    n_kv: usize,
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
     let d = q.len();
     let scores = &mut scores[..n_kv];
     let mut max = f32::NEG_INFINITY;
@@ -222,7 +232,10 @@ mod tests {
             assert_ne!(y, orig);
             let n0: f32 = orig.iter().map(|v| v * v).sum();
             let n1: f32 = y.iter().map(|v| v * v).sum();
-            assert!((n0 - n1).abs() < 1e-3, "{style:?}: rotation changed the norm");
+            assert!(
+                (n0 - n1).abs() < 1e-3,
+                "{style:?}: rotation changed the norm"
+            );
         }
     }
 
@@ -234,13 +247,23 @@ mod tests {
         let (c1, s1) = (0.01f32.cos(), 0.01f32.sin());
         let mut x = vec![1.0f32, 2.0, 3.0, 4.0];
         t.apply(&mut x, 4, RopeStyle::Normal);
-        let want = [1.0 * c0 - 2.0 * s0, 1.0 * s0 + 2.0 * c0, 3.0 * c1 - 4.0 * s1, 3.0 * s1 + 4.0 * c1];
+        let want = [
+            1.0 * c0 - 2.0 * s0,
+            1.0 * s0 + 2.0 * c0,
+            3.0 * c1 - 4.0 * s1,
+            3.0 * s1 + 4.0 * c1,
+        ];
         for (a, b) in x.iter().zip(want) {
             assert!((a - b).abs() < 1e-5);
         }
         let mut x = vec![1.0f32, 2.0, 3.0, 4.0];
         t.apply(&mut x, 4, RopeStyle::Neox);
-        let want = [1.0 * c0 - 3.0 * s0, 2.0 * c1 - 4.0 * s1, 1.0 * s0 + 3.0 * c0, 2.0 * s1 + 4.0 * c1];
+        let want = [
+            1.0 * c0 - 3.0 * s0,
+            2.0 * c1 - 4.0 * s1,
+            1.0 * s0 + 3.0 * c0,
+            2.0 * s1 + 4.0 * c1,
+        ];
         for (a, b) in x.iter().zip(want) {
             assert!((a - b).abs() < 1e-5);
         }
@@ -275,7 +298,10 @@ mod tests {
             let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
             let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.5).collect();
             let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dot(&a, &b) - want).abs() <= 1e-3 * want.abs().max(1.0), "n={n}");
+            assert!(
+                (dot(&a, &b) - want).abs() <= 1e-3 * want.abs().max(1.0),
+                "n={n}"
+            );
         }
     }
 
