@@ -177,7 +177,7 @@ impl<'a> QMatrix<'a> {
         data: &'a [u8],
     ) -> Result<QMatrix<'a>, InferError> {
         let block = ty.block_elems();
-        if cols % block != 0 {
+        if !cols.is_multiple_of(block) {
             return Err(InferError::RowNotBlockMultiple {
                 ty: ty.name(),
                 cols,

@@ -26,6 +26,7 @@ use ingot_quant::blocks::{
 
 use crate::InferError;
 
+pub(crate) mod arch;
 pub mod scalar;
 
 /// Name of the environment variable that forces a kernel level.
@@ -36,17 +37,22 @@ pub const KERNEL_ENV: &str = "INGOT_KERNEL";
 pub enum Level {
     /// Portable Rust; available everywhere.
     Scalar,
-    //@AVX
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
+    /// x86-64 AVX-512 F/BW/VL on top of AVX2 (using VNNI's `vpdpbusd` when the CPU has it).
+    Avx512,
 }
 
 impl Level {
     /// Every level, slowest first.
-    pub const ALL: [Level; 1] = [Level::Scalar];
+    pub const ALL: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512];
 
     /// The name `INGOT_KERNEL` uses.
     pub fn name(self) -> &'static str {
         match self {
             Level::Scalar => "scalar",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
         }
     }
 
@@ -65,6 +71,7 @@ impl Level {
     pub fn missing_feature(self) -> Option<&'static str> {
         match self {
             Level::Scalar => None,
+            Level::Avx2 | Level::Avx512 => arch::missing_feature(self),
         }
     }
 
@@ -212,6 +219,10 @@ impl Kernels {
         }
         Ok(match level {
             Level::Scalar => &SCALAR,
+            _ => arch::table(level).ok_or(InferError::KernelUnavailable {
+                level,
+                missing: "architecture support",
+            })?,
         })
     }
 }
@@ -275,6 +286,8 @@ pub fn kernels() -> &'static Kernels {
     }
 }
 
+/// Defines a four-column kernel as four single dot products (for types without a dedicated
+/// micro-kernel).
 macro_rules! x4_via_dot {
     ($name:ident, $dot:path, $w:ty, $a:ty) => {
         fn $name(w: &[$w], a: [&[$a]; 4]) -> [f32; 4] {
@@ -282,6 +295,8 @@ macro_rules! x4_via_dot {
         }
     };
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
+pub(crate) use x4_via_dot;
 
 x4_via_dot!(q8_0_x4, scalar::vec_dot_q8_0_q8_0, BlockQ8_0, BlockQ8_0);
 x4_via_dot!(q4_0_x4, scalar::vec_dot_q4_0_q8_0, BlockQ4_0, BlockQ8_0);
@@ -378,6 +393,8 @@ mod tests {
     #[test]
     fn parse_levels_and_reject_unknown() {
         assert_eq!(Level::parse(" scalar ").unwrap(), Level::Scalar);
+        assert_eq!(Level::parse("AVX2").unwrap(), Level::Avx2);
+        assert_eq!(Level::parse("avx512").unwrap(), Level::Avx512);
         assert!(matches!(
             Level::parse("sse9"),
             Err(InferError::UnknownKernelLevel { value }) if value == "sse9"

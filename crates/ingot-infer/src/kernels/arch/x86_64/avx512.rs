@@ -1,0 +1,54 @@
+//! The AVX-512 level: the shared bodies compiled with AVX-512 F/BW/VL enabled (EVEX encoding,
+//! 32 vector registers) and, when the CPU has AVX512-VNNI, `vpdpbusd` for the u8×i8 sums.
+
+use core::arch::x86_64::*;
+
+use super::simd::Isa;
+
+/// AVX-512 without VNNI: the AVX2 sums.
+pub(crate) struct NoVnni;
+
+impl Isa for NoVnni {
+    #[inline(always)]
+    unsafe fn dpbusd(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        // SAFETY: register-only AVX2 intrinsics; the caller guarantees AVX2.
+        unsafe { <super::avx2::Avx2 as Isa>::dpbusd(acc, u, s) }
+    }
+}
+
+/// AVX512-VNNI on 256-bit registers.
+pub(crate) struct Vnni;
+
+impl Isa for Vnni {
+    #[inline(always)]
+    unsafe fn dpbusd(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees AVX512-VNNI and AVX512-VL. No intermediate
+        // saturation: four u8·i8 products summed straight into i32.
+        unsafe { _mm256_dpbusd_epi32(acc, u, s) }
+    }
+}
+
+mod plain {
+    use crate::kernels::Level;
+    super::super::simd_table!(
+        TABLE,
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl",
+        super::NoVnni,
+        Level::Avx512,
+        "avx512"
+    );
+}
+
+mod vnni {
+    use crate::kernels::Level;
+    super::super::simd_table!(
+        TABLE,
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+        super::Vnni,
+        Level::Avx512,
+        "avx512-vnni"
+    );
+}
+
+pub(crate) use plain::TABLE;
+pub(crate) use vnni::TABLE as TABLE_VNNI;
