@@ -122,11 +122,20 @@ fn smollm2_logits_match_llama_cpp() {
     // top two logits are 0.055 apart), mean |Δ log p| 0.088 over llama.cpp's top-64 tokens,
     // max 0.56 over tokens with p > 1e-3, max |Δlogit| 0.97 (mostly a shift common to a row).
     // Positions whose top two logits are closer than that noise are near-ties either way.
-    assert!(decisive_same * 100 >= 99 * decisive, "same top-1 at only {decisive_same} of {decisive} decisive positions");
-    assert!(same_top * 100 >= 95 * n_pos, "same top-1 at only {same_top} of {n_pos} positions");
+    assert!(
+        decisive_same * 100 >= 99 * decisive,
+        "same top-1 at only {decisive_same} of {decisive} decisive positions"
+    );
+    assert!(
+        same_top * 100 >= 95 * n_pos,
+        "same top-1 at only {same_top} of {n_pos} positions"
+    );
     assert!(mean_dlogp < 0.15, "mean |Δ log p| {mean_dlogp}");
     assert!(max_dlogp_likely < 0.75, "max |Δ log p| {max_dlogp_likely}");
-    assert!(max_abs_top < 1.5 && max_abs_sampled < 1.5, "logits differ by more than 1.5");
+    assert!(
+        max_abs_top < 1.5 && max_abs_sampled < 1.5,
+        "logits differ by more than 1.5"
+    );
 }
 
 /// Top-2 logit margin below which a position counts as a near-tie (about our measured mean
