@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -40,8 +41,12 @@ struct Args {
     threads: Option<usize>,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
+    ingot_tools::run_tool("generate", || run(args))
+}
+
+fn run(args: Args) -> Result<ExitCode> {
     model_cli::init_threads(args.threads)?;
     let file = model_cli::open_model(&args.model)?;
     let model = LlamaModel::from_gguf(&file)
@@ -85,5 +90,5 @@ fn main() -> Result<()> {
         seed
     );
     model_cli::report_memory();
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! GGUF or legacy `.dat` format.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
@@ -47,8 +48,12 @@ struct Args {
     threads: Option<usize>,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
+    ingot_tools::run_tool("imatrix", || run(args))
+}
+
+fn run(args: Args) -> Result<ExitCode> {
     model_cli::init_threads(args.threads)?;
     let file = model_cli::open_model(&args.model)?;
     let model = LlamaModel::from_gguf(&file)
@@ -86,5 +91,5 @@ fn main() -> Result<()> {
         run.imatrix.entries.len(),
         args.output.display()
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -41,8 +42,12 @@ struct Args {
     kv_f32: bool,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
+    ingot_tools::run_tool("perplexity", || run(args))
+}
+
+fn run(args: Args) -> Result<ExitCode> {
     model_cli::init_threads(args.threads)?;
     if args.kl_divergence && args.kl_base.is_none() {
         bail!("--kl-divergence needs --kl-divergence-base FILE");
@@ -166,5 +171,5 @@ fn main() -> Result<()> {
         println!("Same top p         : {:.3} %", 100.0 * k.same_top);
     }
     model_cli::report_memory();
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
