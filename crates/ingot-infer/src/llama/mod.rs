@@ -372,6 +372,7 @@ impl<'a> LlamaModel<'a> {
         );
         let style: RopeStyle = c.arch.rope_style();
         let scale = 1.0 / (hd as f32).sqrt();
+        let kern = kernels::try_kernels()?;
         let group = c.n_head / c.n_head_kv;
         let n_kv = p0 + n;
         let KvCache { kv, scratch, .. } = cache;
@@ -415,23 +416,21 @@ impl<'a> LlamaModel<'a> {
             kv.store(l, p0, &k, &v);
             let (kc, vc) = (&kv.k[l], &kv.v[l]);
             let cap = kv.capacity;
-            att.par_chunks_mut(hd).enumerate().for_each_init(
-                || vec![0.0f32; n_kv],
+            // One task per (token, KV head): the `group` query heads sharing that KV head are
+            // adjacent in `att`, and are processed four at a time.
+            att.par_chunks_mut(group * hd).enumerate().for_each_init(
+                || vec![0.0f32; 4 * n_kv],
                 |scores, (i, out)| {
-                    let (t, head) = (i / c.n_head, i % c.n_head);
-                    let kvh = head / group;
+                    let (t, kvh) = (i / c.n_head_kv, i % c.n_head_kv);
                     let kv_len = p0 + t + 1;
                     let base = kvh * cap * hd;
-                    let qv = &q[t * qd + head * hd..t * qd + (head + 1) * hd];
-                    ops::attend(
-                        qv,
-                        &kc[base..base + kv_len * hd],
-                        &vc[base..base + kv_len * hd],
-                        kv_len,
-                        scale,
-                        scores,
-                        out,
-                    );
+                    let (kh, vh) = (&kc[base..base + kv_len * hd], &vc[base..base + kv_len * hd]);
+                    let q_row = &q[t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd];
+                    for (qg, og) in q_row.chunks(4 * hd).zip(out.chunks_mut(4 * hd)) {
+                        let qs: Vec<&[f32]> = qg.chunks_exact(hd).collect();
+                        let mut os: Vec<&mut [f32]> = og.chunks_exact_mut(hd).collect();
+                        ops::attend_group(&kern.f32, &qs, kh, vh, kv_len, scale, scores, &mut os);
+                    }
                 },
             );
             run(&layer.wo, &att, n, &mut o, observer)?;

@@ -14,6 +14,8 @@
 //! - Attention: `softmax(q·kᵀ / sqrt(head_dim))·v` over the cached positions `0..=pos`
 //!   (causal), with the softmax maximum subtracted first.
 
+use crate::kernels::Dot;
+
 /// Which elements RoPE rotates together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RopeStyle {
@@ -197,6 +199,67 @@ pub fn attend(
     }
 }
 
+/// Causal attention of up to four query heads that share one KV head, over `n_kv` cached
+/// positions: each cached key is loaded once for all heads (one `dot_x4`), each cached value
+/// once for all heads. `qs` holds 1..=4 query vectors of `head_dim` elements, `outs` the
+/// matching output slices; `scores` is scratch of at least `4 × n_kv`.
+///
+/// # Panics
+/// If `qs` is empty or longer than 4, or the slices are shorter than described (caller bug).
+#[allow(clippy::too_many_arguments)]
+pub fn attend_group(
+    dot: &Dot<f32, f32>,
+    qs: &[&[f32]],
+    k: &[f32],
+    v: &[f32],
+    n_kv: usize,
+    scale: f32,
+    scores: &mut [f32],
+    outs: &mut [&mut [f32]],
+) {
+    let g = qs.len();
+    assert!(
+        (1..=4).contains(&g) && outs.len() == g,
+        "attend_group: 1 to 4 heads"
+    );
+    let d = qs[0].len();
+    let q4 = [
+        qs[0],
+        qs[(1).min(g - 1)],
+        qs[(2).min(g - 1)],
+        qs[(3).min(g - 1)],
+    ];
+    let (scores, _) = scores.split_at_mut(4 * n_kv);
+    let mut max = [f32::NEG_INFINITY; 4];
+    for j in 0..n_kv {
+        let s = dot.dot_x4(&k[j * d..(j + 1) * d], q4);
+        for h in 0..4 {
+            let v = s[h] * scale;
+            scores[h * n_kv + j] = v;
+            max[h] = max[h].max(v);
+        }
+    }
+    let mut inv = [0.0f32; 4];
+    for h in 0..g {
+        let row = &mut scores[h * n_kv..(h + 1) * n_kv];
+        let mut sum = 0.0f64;
+        for s in row.iter_mut() {
+            *s = (*s - max[h]).exp();
+            sum += f64::from(*s);
+        }
+        inv[h] = (1.0 / sum) as f32;
+    }
+    for o in outs.iter_mut() {
+        o.fill(0.0);
+    }
+    for j in 0..n_kv {
+        let vj = &v[j * d..(j + 1) * d];
+        for (h, o) in outs.iter_mut().enumerate() {
+            axpy(o, scores[h * n_kv + j] * inv[h], vj);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +353,50 @@ mod tests {
         attend(&q, &k, &v, 2, 1.0, &mut s, &mut out);
         let p1 = 1.0f32.exp() / (1.0f32.exp() + 2.0f32.exp());
         assert!((out[0] - p1).abs() < 1e-6 && (out[1] - (1.0 - p1)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn grouped_attention_equals_per_head_attention() {
+        let k = crate::kernels::kernels();
+        let d = 16;
+        let n_kv = 7;
+        let kc: Vec<f32> = (0..n_kv * d)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.1)
+            .collect();
+        let vc: Vec<f32> = (0..n_kv * d)
+            .map(|i| ((i * 17 % 13) as f32 - 6.0) * 0.2)
+            .collect();
+        let qs: Vec<Vec<f32>> = (0..3)
+            .map(|h| {
+                (0..d)
+                    .map(|i| ((i + 3 * h) % 5) as f32 * 0.3 - 0.6)
+                    .collect()
+            })
+            .collect();
+        let mut outs = vec![vec![0.0f32; d]; 3];
+        let mut scores = vec![0.0f32; 4 * n_kv];
+        {
+            let qrefs: Vec<&[f32]> = qs.iter().map(Vec::as_slice).collect();
+            let mut orefs: Vec<&mut [f32]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+            attend_group(
+                &k.f32,
+                &qrefs,
+                &kc,
+                &vc,
+                n_kv,
+                0.25,
+                &mut scores,
+                &mut orefs,
+            );
+        }
+        for h in 0..3 {
+            let mut want = vec![0.0f32; d];
+            let mut s = vec![0.0f32; n_kv];
+            attend(&qs[h], &kc, &vc, n_kv, 0.25, &mut s, &mut want);
+            for (a, b) in outs[h].iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "head {h}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]
