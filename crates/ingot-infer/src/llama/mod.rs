@@ -295,14 +295,18 @@ impl<'a> LlamaModel<'a> {
                 });
             }
         }
-        let mut logits = Vec::with_capacity((n - output_from) * self.config.n_vocab);
+        let mut logits = Vec::new();
         let mut start = 0;
         while start < n {
             let end = (start + MAX_UBATCH).min(n);
             let from = output_from.clamp(start, end) - start;
             if from < end - start || end == n {
                 let part = self.forward_ubatch(cache, &tokens[start..end], from, &mut *observer)?;
-                logits.extend_from_slice(&part);
+                if logits.is_empty() {
+                    logits = part; // the common single-batch case: no copy
+                } else {
+                    logits.extend_from_slice(&part);
+                }
             } else {
                 self.forward_ubatch(cache, &tokens[start..end], end - start, &mut *observer)?;
             }
@@ -464,13 +468,14 @@ impl<'a> LlamaModel<'a> {
         ops::rms_norm(xs, &self.output_norm, c.rms_eps, &mut h[..n_out * d]);
         let mut logits = vec![0.0f32; n_out * c.n_vocab];
         observer.observe(&self.output.name, &h[..n_out * d], n_out);
-        matmul(
-            &self.output.m,
-            &h[..n_out * d],
-            n_out,
-            &mut logits,
-            &mut cache.scratch,
-        )?;
+        // In slices of rows, so the matmul's output tile stays small for large vocabularies.
+        const HEAD_ROWS: usize = 64;
+        for (xs, ys) in h[..n_out * d]
+            .chunks(HEAD_ROWS * d)
+            .zip(logits.chunks_mut(HEAD_ROWS * c.n_vocab))
+        {
+            matmul(&self.output.m, xs, xs.len() / d, ys, &mut cache.scratch)?;
+        }
         Ok(logits)
     }
 }
