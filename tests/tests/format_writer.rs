@@ -420,3 +420,37 @@ fn inconsistent_or_misnamed_shards_are_errors() {
     ));
     assert_eq!(GgufFile::open_single(&renamed).unwrap().n_tensors(), 2);
 }
+
+#[test]
+fn copy_metadata_drops_stale_digests_and_split_keys() {
+    let dir = ingot_tests::temp_dir();
+    let opts = WriterOptions {
+        split: SplitPolicy {
+            max_tensors: Some(1),
+            max_bytes: None,
+        },
+        ..WriterOptions::default()
+    };
+    let paths = write_model(&dir.path().join("src.gguf"), 2, opts);
+    let src = GgufFile::open(&paths[0]).unwrap();
+    assert!(src.get(SPLIT_NO).is_some() && src.get(TENSOR_XXH3_KEY).is_some());
+    for integrity in [false, true] {
+        let dest = dir.path().join(format!("copy-{integrity}.gguf"));
+        let mut w = GgufWriter::with_options(
+            &dest,
+            WriterOptions {
+                integrity,
+                ..WriterOptions::default()
+            },
+        );
+        w.copy_metadata_from(&src).unwrap();
+        w.finish().unwrap();
+        let f = GgufFile::open(&dest).unwrap();
+        let keys: Vec<&str> = f.metadata().map(|(k, _)| k).collect();
+        let mut want = vec!["general.architecture", "test.n"];
+        if integrity {
+            want.extend([TENSOR_XXH3_KEY, DATA_BLAKE3_KEY]);
+        }
+        assert_eq!(keys, want);
+    }
+}

@@ -37,7 +37,10 @@ pub enum FormatError {
         source: std::io::Error,
     },
     /// The first four bytes are not `GGUF`.
-    #[error("not a GGUF file: magic is {found:02x?}, expected \"GGUF\"")]
+    #[error(
+        "not a GGUF file: first bytes are {:?} ({found:02x?}), expected \"GGUF\"",
+        String::from_utf8_lossy(found)
+    )]
     BadMagic {
         /// The bytes found at offset 0.
         found: [u8; 4],

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{At, FormatError, Result};
 use crate::integrity::{self, DATA_BLAKE3_KEY, TENSOR_XXH3_KEY};
@@ -35,7 +36,7 @@ pub struct GgufFile {
     kvs: Vec<(String, Value)>,
     key_index: HashMap<String, usize>,
     tensors: Vec<TensorInfo>,
-    tensor_index: HashMap<String, usize>,
+    tensor_index: HashMap<Arc<str>, usize>,
     shards: Vec<Shard>,
 }
 
@@ -78,7 +79,7 @@ impl<'a> TensorView<'a> {
     /// [`FormatError::BlockCast`]. Never panics.
     pub fn blocks<B: bytemuck::Pod>(&self) -> Result<&'a [B]> {
         let err = || FormatError::BlockCast {
-            tensor: self.info.name.clone(),
+            tensor: self.info.name.to_string(),
             len: self.bytes.len(),
             block_bytes: std::mem::size_of::<B>(),
             block_align: std::mem::align_of::<B>(),
@@ -212,9 +213,9 @@ impl GgufFile {
         } = first.ok_or(FormatError::WriterState { what: "no shards" })?;
         let mut tensor_index = HashMap::with_capacity(tensors.len());
         for (i, t) in tensors.iter().enumerate() {
-            if tensor_index.insert(t.name.clone(), i).is_some() {
+            if tensor_index.insert(Arc::clone(&t.name), i).is_some() {
                 return Err(FormatError::DuplicateTensor {
-                    tensor: t.name.clone(),
+                    tensor: t.name.to_string(),
                     at: At::Offset(t.info_offset),
                 });
             }
@@ -499,7 +500,7 @@ impl GgufFile {
             }
             for (t, &want) in self.tensors[s.tensors.clone()].iter().zip(xxh3) {
                 if integrity::tensor_digest(self.view(t).bytes()) != want {
-                    bad.push(t.name.clone());
+                    bad.push(t.name.to_string());
                 }
             }
             let bytes = s.backing.bytes();

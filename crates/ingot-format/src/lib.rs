@@ -61,3 +61,17 @@ pub const MAX_ARRAY_DEPTH: usize = 8;
 pub const SUPPORTED_VERSIONS: [u32; 2] = [2, 3];
 /// The version [`GgufWriter`] writes.
 pub const WRITE_VERSION: u32 = 3;
+
+#[cfg(test)]
+mod tests {
+    /// Models are shared across rayon workers and writers are moved into worker threads.
+    #[test]
+    fn file_is_send_and_sync_and_writer_is_send() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<crate::GgufFile>();
+        send_sync::<crate::TensorView<'static>>();
+        send::<crate::GgufWriter>();
+        send_sync::<crate::FormatError>();
+    }
+}

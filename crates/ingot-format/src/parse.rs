@@ -17,6 +17,7 @@
 //! checked.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::{At, FormatError, Result};
 use crate::types::GgmlType;
@@ -47,7 +48,7 @@ pub fn align_up(x: u64, align: u64) -> Option<u64> {
 /// A tensor's description from its tensor info: name, shape, type and where its bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     pub(crate) dims: [u64; MAX_DIMS],
     pub(crate) n_dims: u8,
     pub(crate) ty: GgmlType,
@@ -144,8 +145,14 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_le_bytes(self.array(field)?))
     }
 
-    /// A GGUF string; `what` names it in errors and is only called on error.
+    /// A GGUF string, owned.
     fn string(&mut self, what: &dyn Fn() -> String) -> Result<String> {
+        self.str(what).map(str::to_owned)
+    }
+
+    /// A GGUF string borrowed from the buffer; `what` names it in errors and is only called
+    /// on error.
+    fn str(&mut self, what: &dyn Fn() -> String) -> Result<&'a str> {
         let at = self.offset();
         let len = self.u64("string length")?;
         if len > self.remaining() {
@@ -159,7 +166,7 @@ impl<'a> Cursor<'a> {
         let start = self.offset();
         let bytes = self.take(len, "string bytes")?;
         match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_owned()),
+            Ok(s) => Ok(s),
             Err(e) => Err(FormatError::InvalidUtf8 {
                 field: what(),
                 offset: start,
@@ -199,9 +206,9 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         c.remaining(),
     )?;
 
-    // Both counts are bounded by the file size now, so these allocations are too.
-    let mut kvs: Vec<(String, Value)> = Vec::with_capacity(n_kv as usize);
-    let mut key_index: HashMap<String, usize> = HashMap::with_capacity(n_kv as usize);
+    // Both counts are bounded by the file size now; reservations are capped further.
+    let mut kvs: Vec<(String, Value)> = Vec::with_capacity(prealloc(n_kv));
+    let mut key_index: HashMap<String, usize> = HashMap::with_capacity(prealloc(n_kv));
     let mut alignment = DEFAULT_ALIGNMENT;
     for _ in 0..n_kv {
         let key_at = c.offset();
@@ -255,9 +262,7 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         MIN_TENSOR_INFO_BYTES,
         c.remaining(),
     )?;
-    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_tensors as usize);
-    let mut names: HashMap<&str, ()> = HashMap::with_capacity(n_tensors as usize);
-    let mut info_offsets: Vec<u64> = Vec::with_capacity(n_tensors as usize);
+    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(prealloc(n_tensors));
     for _ in 0..n_tensors {
         let info_at = c.offset();
         let len_at = c.offset();
@@ -270,12 +275,12 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
             });
         }
         c.pos = len_at as usize; // re-read through the checked string path
-        let name = c.string(&|| format!("tensor name at byte {info_at}"))?;
+        let name = c.str(&|| format!("tensor name at byte {info_at}"))?;
         let dims_at = c.offset();
         let n_dims = c.u32("n_dims")?;
         if n_dims == 0 || n_dims as usize > MAX_DIMS {
             return Err(FormatError::BadDimCount {
-                tensor: name,
+                tensor: name.to_owned(),
                 at: At::Offset(dims_at),
                 n_dims: n_dims.into(),
             });
@@ -291,23 +296,23 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
             None => {
                 return Err(match GgmlType::retired_name(type_id) {
                     Some(old) => FormatError::RetiredTensorType {
-                        tensor: name,
+                        tensor: name.to_owned(),
                         offset: type_at,
                         type_id,
                         name: old,
                     },
                     None => FormatError::UnknownTensorType {
-                        tensor: name,
+                        tensor: name.to_owned(),
                         offset: type_at,
                         type_id,
                     },
                 })
             }
         };
-        let n_bytes = tensor_n_bytes(&name, &dims[..n_dims as usize], ty, At::Offset(dims_at))?;
+        let n_bytes = tensor_n_bytes(name, &dims[..n_dims as usize], ty, At::Offset(dims_at))?;
         let offset = c.u64("tensor offset")?;
         tensors.push(TensorInfo {
-            name,
+            name: Arc::from(name),
             dims,
             n_dims: n_dims as u8,
             ty,
@@ -316,23 +321,15 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
             shard: 0,
             info_offset: info_at,
         });
-        info_offsets.push(info_at);
     }
-    for (t, &at) in tensors.iter().zip(&info_offsets) {
-        if names.insert(t.name.as_str(), ()).is_some() {
-            return Err(FormatError::DuplicateTensor {
-                tensor: t.name.clone(),
-                at: At::Offset(at),
-            });
-        }
-    }
-    drop(names);
+    // Duplicate names are detected when the tensor index is built (`GgufFile::assemble`),
+    // across all shards.
 
     let infos_end = c.offset();
     // infos_end <= buf.len() and alignment <= 2^31, so this cannot overflow on 64-bit.
     let data_offset = align_up(infos_end, alignment).unwrap_or(u64::MAX);
     let data_len = (buf.len() as u64).saturating_sub(data_offset);
-    validate_layout(&tensors, &info_offsets, alignment, data_offset, data_len)?;
+    validate_layout(&tensors, alignment, data_offset, data_len)?;
 
     Ok(Header {
         version,
@@ -342,6 +339,17 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         alignment,
         data_offset,
     })
+}
+
+/// Most entries reserved up front for a count read from the file. The count already fits in
+/// the bytes remaining, but an in-memory entry (a `String`, a `TensorInfo`) is larger than its
+/// smallest encoding, so a hostile count in a large file could still reserve several times the
+/// file size before the first entry fails to parse. Beyond this, vectors grow as entries
+/// actually parse.
+const PREALLOC_CAP: u64 = 1 << 16;
+
+fn prealloc(count: u64) -> usize {
+    count.min(PREALLOC_CAP) as usize
 }
 
 fn check_count(
@@ -416,15 +424,15 @@ pub(crate) fn tensor_n_bytes(name: &str, dims: &[u64], ty: GgmlType, at: At) -> 
 /// (which llama.cpp's reader demands) is deliberately not required.
 fn validate_layout(
     tensors: &[TensorInfo],
-    info_offsets: &[u64],
     alignment: u64,
     data_start: u64,
     data_len: u64,
 ) -> Result<()> {
-    for (t, &info_at) in tensors.iter().zip(info_offsets) {
+    for t in tensors {
+        let info_at = t.info_offset;
         if t.offset % alignment != 0 {
             return Err(FormatError::UnalignedTensor {
-                tensor: t.name.clone(),
+                tensor: t.name.to_string(),
                 info_offset: info_at,
                 offset: t.offset,
                 alignment,
@@ -435,7 +443,7 @@ fn validate_layout(
             .is_none_or(|end| end > data_len)
         {
             return Err(FormatError::TensorOutOfBounds {
-                tensor: t.name.clone(),
+                tensor: t.name.to_string(),
                 offset: t.offset,
                 size: t.n_bytes,
                 data_start,
@@ -451,10 +459,10 @@ fn validate_layout(
         let a_end = a.offset + a.n_bytes;
         if b.offset < a_end {
             return Err(FormatError::TensorOverlap {
-                first: a.name.clone(),
+                first: a.name.to_string(),
                 first_start: a.offset,
                 first_end: a_end,
-                second: b.name.clone(),
+                second: b.name.to_string(),
                 second_start: b.offset,
             });
         }
@@ -565,14 +573,14 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
             Array::Bool(v)
         }
         ValueType::String => {
-            let mut v = Vec::with_capacity(n as usize);
+            let mut v = Vec::with_capacity(prealloc(n));
             for i in 0..n {
                 v.push(c.string(&|| format!("{key}[{i}]"))?);
             }
             Array::String(v)
         }
         ValueType::Array => {
-            let mut v = Vec::with_capacity(n as usize);
+            let mut v = Vec::with_capacity(prealloc(n));
             for _ in 0..n {
                 v.push(read_array(c, key, depth + 1)?);
             }

@@ -210,11 +210,12 @@ impl GgufWriter {
     }
 
     /// Copies every metadata pair of `file` in order, except `split.*` keys (the writer sets
-    /// its own) and, while integrity is on, `ingot.integrity.*`.
+    /// its own) and `ingot.integrity.*` (digests of the source's data, wrong for new data; the
+    /// writer computes its own when integrity is on).
     pub fn copy_metadata_from(&mut self, file: &GgufFile) -> Result<()> {
         for (k, v) in file.metadata() {
             if [SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT].contains(&k)
-                || (self.opts.integrity && k.starts_with(RESERVED_PREFIX))
+                || k.starts_with(RESERVED_PREFIX)
             {
                 continue;
             }
