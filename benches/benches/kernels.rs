@@ -1,0 +1,267 @@
+//! Kernel benchmarks, with candle-core's quantized matmul measured in the same run.
+//!
+//! - `dot/<type>/<level>`: one weight row · one activation row over 64 rows of 4096 (≤ 280 KB
+//!   of weights: in L2), 1 thread; throughput = weight bytes.
+//! - `membw/<threads>t`: summing 256 MB of u64, the memory bandwidth the GEMV is judged by.
+//! - `gemv/<type>/<rows>x<cols>/<threads>t/{ingot,candle}`: y = W·x, throughput = weight bytes.
+//!   4096×4096 rotates through copies totalling ≥ 128 MB (4× L3), so it reads from memory.
+//! - `gemm/<type>/<rows>x<cols>/n512/<threads>t/{ingot,candle}`: batch of 512 tokens,
+//!   throughput = tokens.
+//!
+//! Both libraries get identical weights: candle quantizes, ingot borrows candle's bytes.
+//! K-quant types need rows of a multiple of 256, so the 576-column shape is skipped for them.
+//!
+//! Run: `cargo bench -p ingot-benches --bench kernels -- --warm-up-time 1 --measurement-time 2`
+
+use std::hint::black_box;
+
+use bytemuck::{Pod, Zeroable};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ingot_infer::kernels::{Dot, Kernels, Level, Quantize};
+use ingot_infer::matmul::{matmul_with, MatmulScratch, QMatrix, WeightType};
+use ingot_quant::blocks::*;
+
+const TYPES: [(WeightType, GgmlDType); 5] = [
+    (WeightType::Q8_0, GgmlDType::Q8_0),
+    (WeightType::Q4_0, GgmlDType::Q4_0),
+    (WeightType::Q4_1, GgmlDType::Q4_1),
+    (WeightType::Q4K, GgmlDType::Q4K),
+    (WeightType::Q6K, GgmlDType::Q6K),
+];
+
+fn noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0
+        })
+        .collect()
+}
+
+/// Candle-quantized weights and their bytes (ggml layout).
+fn quantized(rows: usize, cols: usize, dt: GgmlDType) -> (QTensor, Vec<u8>) {
+    let w = Tensor::from_vec(
+        noise(rows * cols, (rows * 7 + cols) as u64),
+        (rows, cols),
+        &Device::Cpu,
+    )
+    .expect("tensor");
+    let q = QTensor::quantize(&w, dt).expect("candle quantize");
+    let bytes = q.data().expect("candle data").to_vec();
+    (q, bytes)
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+fn levels() -> Vec<&'static Kernels> {
+    Level::ALL
+        .into_iter()
+        .filter(|l| l.is_supported())
+        .map(|l| Kernels::for_level(l).expect("supported"))
+        .collect()
+}
+
+fn bench_dot_type<W: Pod + Zeroable, A: Pod + Zeroable>(
+    c: &mut Criterion,
+    name: &str,
+    dt: GgmlDType,
+    block: usize,
+    get: impl Fn(&Kernels) -> Dot<W, A>,
+    quant: impl Fn(&Kernels) -> Quantize<A>,
+) {
+    const ROWS: usize = 64;
+    const COLS: usize = 4096;
+    let (_, bytes) = quantized(ROWS, COLS, dt);
+    let mut w = vec![W::zeroed(); bytes.len() / size_of::<W>()];
+    bytemuck::cast_slice_mut::<W, u8>(&mut w).copy_from_slice(&bytes);
+    let nb = COLS / block;
+    let x = noise(COLS, 3);
+    let mut g = c.benchmark_group(format!("dot/{name}"));
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    for k in levels() {
+        let mut a = vec![A::zeroed(); nb];
+        quant(k).quantize(&x, &mut a);
+        let d = get(k);
+        g.bench_function(k.variant(), |b| {
+            b.iter(|| {
+                let mut s = 0.0f32;
+                for r in 0..ROWS {
+                    s += d.dot(black_box(&w[r * nb..(r + 1) * nb]), &a);
+                }
+                black_box(s)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn dots(c: &mut Criterion) {
+    bench_dot_type::<BlockQ8_0, BlockQ8_0>(
+        c,
+        "q8_0",
+        GgmlDType::Q8_0,
+        QK,
+        |k| k.q8_0,
+        |k| k.quantize_q8_0,
+    );
+    bench_dot_type::<BlockQ4_0, BlockQ8_0>(
+        c,
+        "q4_0",
+        GgmlDType::Q4_0,
+        QK,
+        |k| k.q4_0,
+        |k| k.quantize_q8_0,
+    );
+    bench_dot_type::<BlockQ4_1, BlockQ8_1>(
+        c,
+        "q4_1",
+        GgmlDType::Q4_1,
+        QK,
+        |k| k.q4_1,
+        |k| k.quantize_q8_1,
+    );
+    bench_dot_type::<BlockQ5_0, BlockQ8_0>(
+        c,
+        "q5_0",
+        GgmlDType::Q5_0,
+        QK,
+        |k| k.q5_0,
+        |k| k.quantize_q8_0,
+    );
+    bench_dot_type::<BlockQ4K, BlockQ8K>(
+        c,
+        "q4_K",
+        GgmlDType::Q4K,
+        QK_K,
+        |k| k.q4_k,
+        |k| k.quantize_q8_k,
+    );
+    bench_dot_type::<BlockQ6K, BlockQ8K>(
+        c,
+        "q6_K",
+        GgmlDType::Q6K,
+        QK_K,
+        |k| k.q6_k,
+        |k| k.quantize_q8_k,
+    );
+}
+
+fn membw(c: &mut Criterion) {
+    use rayon::prelude::*;
+    let buf: Vec<u64> = (0..(256usize << 20) / 8).map(|i| i as u64).collect();
+    let mut g = c.benchmark_group("membw");
+    g.throughput(Throughput::Bytes((buf.len() * 8) as u64));
+    g.sample_size(10);
+    for threads in [1, 2] {
+        let p = pool(threads);
+        g.bench_function(format!("{threads}t"), |b| {
+            b.iter(|| {
+                p.install(|| {
+                    buf.par_chunks(1 << 16)
+                        .map(|ch| ch.iter().fold(0u64, |a, &v| a.wrapping_add(v)))
+                        .reduce(|| 0, u64::wrapping_add)
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+fn shapes(ty: WeightType) -> Vec<(usize, usize)> {
+    [(1536usize, 576usize), (576, 1536), (4096, 4096)]
+        .into_iter()
+        .filter(|&(_, cols)| cols % ty.block_elems() == 0)
+        .collect()
+}
+
+fn gemv(c: &mut Criterion) {
+    let k = ingot_infer::kernels::kernels();
+    for (ty, dt) in TYPES {
+        for (rows, cols) in shapes(ty) {
+            let (q, bytes) = quantized(rows, cols, dt);
+            // Large shapes rotate through enough copies to defeat the 32 MB L3.
+            let copies = if rows * cols >= 4096 * 4096 {
+                (128usize << 20).div_ceil(bytes.len())
+            } else {
+                1
+            };
+            let stores: Vec<Vec<u8>> = (0..copies).map(|_| bytes.clone()).collect();
+            let mats: Vec<QMatrix<'_>> = stores
+                .iter()
+                .map(|b| QMatrix::with_type(ty, rows, cols, b).expect("matrix"))
+                .collect();
+            let qmm = QMatMul::from_qtensor(q).expect("qmatmul");
+            let x = noise(cols, 11);
+            let xt = Tensor::from_vec(x.clone(), (1, cols), &Device::Cpu).expect("x");
+            let mut g = c.benchmark_group(format!("gemv/{}/{rows}x{cols}", ty.name()));
+            g.throughput(Throughput::Bytes(bytes.len() as u64));
+            if copies > 1 {
+                g.sample_size(20);
+            }
+            for threads in [1, 2] {
+                let p = pool(threads);
+                let mut scratch = MatmulScratch::new();
+                let mut y = vec![0.0f32; rows];
+                let mut i = 0;
+                g.bench_function(BenchmarkId::new(format!("{threads}t"), "ingot"), |b| {
+                    b.iter(|| {
+                        i = (i + 1) % mats.len();
+                        p.install(|| matmul_with(k, &mats[i], &x, 1, &mut y, &mut scratch))
+                            .expect("matmul");
+                        black_box(y[0])
+                    })
+                });
+                g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
+                    b.iter(|| p.install(|| black_box(qmm.forward(&xt).expect("candle"))))
+                });
+            }
+            g.finish();
+        }
+    }
+}
+
+fn gemm(c: &mut Criterion) {
+    const N: usize = 512;
+    let k = ingot_infer::kernels::kernels();
+    for (ty, dt) in TYPES {
+        for (rows, cols) in shapes(ty).into_iter().filter(|&(r, _)| r < 4096) {
+            let (q, bytes) = quantized(rows, cols, dt);
+            let m = QMatrix::with_type(ty, rows, cols, &bytes).expect("matrix");
+            let qmm = QMatMul::from_qtensor(q).expect("qmatmul");
+            let x = noise(N * cols, 13);
+            let xt = Tensor::from_vec(x.clone(), (N, cols), &Device::Cpu).expect("x");
+            let mut g = c.benchmark_group(format!("gemm/{}/{rows}x{cols}/n{N}", ty.name()));
+            g.throughput(Throughput::Elements(N as u64));
+            g.sample_size(10);
+            for threads in [1, 2] {
+                let p = pool(threads);
+                let mut scratch = MatmulScratch::new();
+                let mut y = vec![0.0f32; N * rows];
+                g.bench_function(BenchmarkId::new(format!("{threads}t"), "ingot"), |b| {
+                    b.iter(|| {
+                        p.install(|| matmul_with(k, &m, &x, N, &mut y, &mut scratch))
+                            .expect("matmul");
+                        black_box(y[0])
+                    })
+                });
+                g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
+                    b.iter(|| p.install(|| black_box(qmm.forward(&xt).expect("candle"))))
+                });
+            }
+            g.finish();
+        }
+    }
+}
+
+criterion_group!(benches, dots, membw, gemv, gemm);
+criterion_main!(benches);
