@@ -170,6 +170,12 @@ impl<B: Pod + Zeroable> Legacy<B> {
                 o.0,
                 t.0
             );
+            if r > 1.0 {
+                println!(
+                    "{} row {row}: {:.4} × llama.cpp's weighted error",
+                    self.name, r
+                );
+            }
             ratios.push(r);
         }
         let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;

@@ -45,7 +45,7 @@ pub fn f32_to_f16_bits(f: f32) -> u16 {
     ((sign >> 16) | magnitude) as u16
 }
 
-/// Converts one f32 to [`f16`] with ggml's rounding (see [`f32_to_f16_bits`]).
+/// Converts one f32 to [`half::f16`] with ggml's rounding (see [`f32_to_f16_bits`]).
 #[inline(always)]
 pub fn f32_to_f16(f: f32) -> f16 {
     f16::from_bits(f32_to_f16_bits(f))
@@ -62,7 +62,7 @@ pub fn f32_to_bf16_bits(f: f32) -> u16 {
     (u.wrapping_add(0x7fff + ((u >> 16) & 1)) >> 16) as u16
 }
 
-/// Converts one f32 to [`bf16`] with ggml's rounding (see [`f32_to_bf16_bits`]).
+/// Converts one f32 to [`half::bf16`] with ggml's rounding (see [`f32_to_bf16_bits`]).
 #[inline(always)]
 pub fn f32_to_bf16(f: f32) -> bf16 {
     bf16::from_bits(f32_to_bf16_bits(f))

@@ -15,6 +15,12 @@ use crate::error::QuantError;
 /// scheduling overhead.
 const MIN_ELEMENTS_PER_TASK: usize = 8192;
 
+/// Whether a row holds NaN or ±inf: the largest exponent-and-mantissa bit pattern, an integer
+/// maximum that vectorises (unlike a short-circuiting `any`), reaches the all-ones exponent.
+fn has_non_finite(r: &[f32]) -> bool {
+    r.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF)) >= 0x7F80_0000
+}
+
 /// Quantizes a 2-D (or flattened higher-dimensional) tensor of `x.len() / n_per_row` rows into
 /// `out`, row-parallel on the current rayon pool.
 ///
@@ -56,7 +62,7 @@ pub fn quantize_tensor(
     let bad_row = x
         .par_chunks(n_per_row)
         .with_min_len(min_rows)
-        .position_first(|r| r.iter().any(|v| !v.is_finite()));
+        .position_first(has_non_finite);
     if let Some(row) = bad_row {
         let r = &x[row * n_per_row..(row + 1) * n_per_row];
         let column = r.iter().position(|v| !v.is_finite()).unwrap_or(0);

@@ -154,6 +154,41 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whole tensors (random row count and width) give the same bytes on 1 and 3 threads, for
+    /// every legacy type and mode.
+    #[test]
+    fn tensor_bytes_independent_of_thread_count(
+        rows in 1usize..24,
+        blocks_per_row in 1usize..6,
+        seed in any::<u32>(),
+        weighted in any::<bool>(),
+    ) {
+        use ingot_format::GgmlType;
+        use ingot_quant::{quantize_tensor_to_vec, QuantMode};
+        let cols = blocks_per_row * QK;
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                let h = (i as u32 ^ seed).wrapping_mul(0x9E37_79B9).rotate_left(13);
+                (h as f32 / u32::MAX as f32 - 0.5) * (1.0 + (i % 7) as f32)
+            })
+            .collect();
+        let w: Vec<f32> = (0..cols).map(|c| 0.1 + ((c as u32 ^ seed) % 13) as f32).collect();
+        let weights = weighted.then_some(&w[..]);
+        let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool");
+        let (p1, p3) = (pool(1), pool(3));
+        for ty in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1] {
+            for mode in [QuantMode::Reference, QuantMode::Default] {
+                let a = p1.install(|| quantize_tensor_to_vec("t", ty, &x, cols, weights, mode));
+                let b = p3.install(|| quantize_tensor_to_vec("t", ty, &x, cols, weights, mode));
+                prop_assert_eq!(a.expect("1 thread"), b.expect("3 threads"), "{} {:?}", ty.name(), mode);
+            }
+        }
+    }
+}
+
 #[test]
 fn edge_case_blocks() {
     let ones = vec![1.0f32; QK];

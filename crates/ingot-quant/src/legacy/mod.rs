@@ -91,24 +91,53 @@ pub(crate) fn unpack_five_bits(qs: &[u8; QK / 2], qh: &[u8; 4]) -> [u8; QK] {
 }
 
 /// Signed value with the largest magnitude (the first one on ties), as ggml's reference
-/// quantizers pick it: `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`.
+/// quantizers pick it: `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`. Returns
+/// (amax, max); (0, +0) for an all-zero block, like ggml's initial values.
+///
+/// Computed as a lane-wise maximum (which vectorises) and then a scan for the first element
+/// reaching it — the same element the sequential loop ends on.
 #[inline(always)]
-pub(crate) fn signed_absmax(x: &[f32]) -> (f32, f32) {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
+pub(crate) fn signed_absmax(x: &[f32; QK]) -> (f32, f32) {
+    let mut lanes = [0.0f32; 8];
+    for c in x.chunks_exact(8) {
+        for i in 0..8 {
+            let a = c[i].abs();
+            lanes[i] = if a > lanes[i] { a } else { lanes[i] };
         }
     }
+    let amax = lanes.iter().fold(0.0f32, |m, &a| if a > m { a } else { m });
+    if amax == 0.0 {
+        return (0.0, 0.0);
+    }
+    let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
     (amax, max)
 }
 
 /// Minimum and maximum as ggml's type-1 reference quantizers compute them (starting from
-/// ±FLT_MAX, strict comparisons).
+/// ±FLT_MAX, strict comparisons, so among equal values the first wins).
+///
+/// Lane-wise (vectorisable); only ±0 can tie with a different bit pattern, so a zero result
+/// is recomputed in ggml's order.
 #[inline(always)]
-pub(crate) fn min_max(x: &[f32]) -> (f32, f32) {
+pub(crate) fn min_max(x: &[f32; QK]) -> (f32, f32) {
+    let mut lo = [f32::MAX; 8];
+    let mut hi = [-f32::MAX; 8];
+    for c in x.chunks_exact(8) {
+        for i in 0..8 {
+            lo[i] = if c[i] < lo[i] { c[i] } else { lo[i] };
+            hi[i] = if c[i] > hi[i] { c[i] } else { hi[i] };
+        }
+    }
+    let min = lo.iter().fold(f32::MAX, |m, &v| if v < m { v } else { m });
+    let max = hi.iter().fold(-f32::MAX, |m, &v| if v > m { v } else { m });
+    if min == 0.0 || max == 0.0 {
+        return min_max_sequential(x);
+    }
+    (min, max)
+}
+
+#[inline(never)]
+fn min_max_sequential(x: &[f32]) -> (f32, f32) {
     let mut min = f32::MAX;
     let mut max = -f32::MAX;
     for &v in x {
@@ -120,6 +149,24 @@ pub(crate) fn min_max(x: &[f32]) -> (f32, f32) {
         }
     }
     (min, max)
+}
+
+/// `roundf` (round half away from zero) to an integer, without a libm call: trunc, then
+/// compare the exact remainder with ±½. Exact for every f32 whose rounded value fits in i32
+/// (the quantizers only round values of magnitude ≤ ~128).
+#[inline(always)]
+pub(crate) fn round_half_away(v: f32) -> i32 {
+    let t = v as i32;
+    let f = v - t as f32;
+    t.saturating_add(i32::from(f >= 0.5))
+        .saturating_sub(i32::from(f <= -0.5))
+}
+
+/// `roundf` to i8, saturating (huge or infinite products, e.g. from a subnormal scale, must not
+/// wrap; ggml's behaviour there is undefined C and never reached by finite, normal data).
+#[inline(always)]
+pub(crate) fn round_to_i8(v: f32) -> i8 {
+    round_half_away(v).clamp(-128, 127) as i8
 }
 
 #[cfg(test)]
@@ -139,5 +186,52 @@ mod tests {
         assert_eq!(qs[0], (q[0] & 15) | ((q[16] & 15) << 4));
         // Element 31's fifth bit is bit 31 of qh.
         assert_eq!((u32::from_le_bytes(qh) >> 31) & 1, u32::from(q[31] >> 4));
+    }
+
+    #[test]
+    fn round_half_away_equals_roundf() {
+        let mut b = 0u32;
+        while b < 0x4400_0000 {
+            // every magnitude up to 512, sampled, both signs
+            for v in [f32::from_bits(b), -f32::from_bits(b)] {
+                assert_eq!(round_half_away(v), v.round() as i32, "{v:e}");
+            }
+            b += 97;
+        }
+        for v in [
+            0.5f32,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.499_999_97,
+            -0.499_999_97,
+            126.5,
+            -127.5,
+        ] {
+            assert_eq!(round_half_away(v), v.round() as i32, "{v}");
+        }
+    }
+
+    #[test]
+    fn extrema_match_ggml_order_including_signed_zeros() {
+        let mut x = [0.0f32; QK];
+        x[3] = -0.0;
+        x[7] = 2.0;
+        x[20] = -2.0;
+        assert_eq!(signed_absmax(&x), (2.0, 2.0));
+        x[1] = -2.0;
+        assert_eq!(signed_absmax(&x), (2.0, -2.0));
+        let z = [-0.0f32; QK];
+        let (a, m) = signed_absmax(&z);
+        assert_eq!((a.to_bits(), m.to_bits()), (0, 0));
+        let mut y = [1.0f32; QK];
+        y[2] = -0.0;
+        y[9] = 0.0;
+        let (mn, mx) = min_max(&y);
+        assert_eq!((mn.to_bits(), mx), ((-0.0f32).to_bits(), 1.0));
+        y[2] = 0.0;
+        y[9] = -0.0;
+        assert_eq!(min_max(&y).0.to_bits(), 0);
     }
 }

@@ -35,8 +35,9 @@ fn reference_block(x: &[f32; QK]) -> (u16, [u8; QK]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let mut q = [0u8; QK];
     for j in 0..QK {
-        // C: MIN(15, (int8_t)(x*id + 8.5f)); the argument is ≥ 0.5, so truncation is floor.
-        q[j] = ((x[j] * id + 8.5) as i8).min(15) as u8;
+        // C: MIN(15, (int8_t)(x*id + 8.5f)). The argument is ≥ 0.5 (so truncation is floor)
+        // and min(15, trunc(v)) = trunc(min(v, 15)): clamping first keeps the loop vectorisable.
+        q[j] = (x[j] * id + 8.5).min(15.0) as i32 as u8;
     }
     (f32_to_f16_bits(d), q)
 }
@@ -76,10 +77,11 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_0]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_0]) {
     assert_row("q4_0::quantize_row", x.len(), out.len());
     assert_weights("q4_0::quantize_row", x.len(), weights);
+    let mut scratch = Vec::with_capacity(search::MAX_EVENTS);
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
         let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
-        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb));
+        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb), &mut scratch);
         *o = store(d, &q);
     }
 }

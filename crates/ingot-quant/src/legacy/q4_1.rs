@@ -34,7 +34,7 @@ fn reference_block(x: &[f32; QK]) -> (u16, u16, [u8; QK]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let mut q = [0u8; QK];
     for j in 0..QK {
-        q[j] = (((x[j] - min) * id + 0.5) as i8).min(15) as u8;
+        q[j] = ((x[j] - min) * id + 0.5).min(15.0) as u8;
     }
     (f32_to_f16_bits(d), f32_to_f16_bits(min), q)
 }

@@ -38,7 +38,7 @@ fn reference_block(x: &[f32; QK]) -> (u16, [u8; QK]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let mut q = [0u8; QK];
     for j in 0..QK {
-        q[j] = ((x[j] * id + 16.5) as i8).min(31) as u8;
+        q[j] = (x[j] * id + 16.5).min(31.0) as u8;
     }
     (f32_to_f16_bits(d), q)
 }
@@ -78,10 +78,11 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ5_0]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
     assert_row("q5_0::quantize_row", x.len(), out.len());
     assert_weights("q5_0::quantize_row", x.len(), weights);
+    let mut scratch = Vec::with_capacity(search::MAX_EVENTS);
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
         let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
-        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb));
+        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb), &mut scratch);
         *o = store(d, &q);
     }
 }

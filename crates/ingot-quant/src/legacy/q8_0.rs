@@ -8,7 +8,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::{assert_row, assert_weights};
+use super::{assert_row, assert_weights, round_to_i8};
 use crate::blocks::QK;
 use crate::float::f32_to_f16;
 
@@ -24,18 +24,28 @@ pub struct BlockQ8_0 {
 
 const _: () = assert!(size_of::<BlockQ8_0>() == 34);
 
+/// Largest magnitude, lane-wise so it vectorises (a maximum of non-negative values does not
+/// depend on the order; NaN never wins a `>` comparison).
+#[inline(always)]
+pub(crate) fn absmax(x: &[f32; QK]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    for c in x.chunks_exact(8) {
+        for i in 0..8 {
+            let a = c[i].abs();
+            lanes[i] = if a > lanes[i] { a } else { lanes[i] };
+        }
+    }
+    lanes.iter().fold(0.0f32, |m, &a| if a > m { a } else { m })
+}
+
 /// Quantizes one block as ggml's reference does.
 #[inline(always)]
-pub(crate) fn quantize_block_ref(x: &[f32]) -> BlockQ8_0 {
-    let mut amax = 0.0f32;
-    for &v in x {
-        amax = amax.max(v.abs());
-    }
-    let d = amax / 127.0;
+pub(crate) fn quantize_block_ref(x: &[f32; QK]) -> BlockQ8_0 {
+    let d = absmax(x) / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let mut qs = [0i8; QK];
     for (q, &v) in qs.iter_mut().zip(x) {
-        *q = (v * id).round() as i8;
+        *q = round_to_i8(v * id);
     }
     BlockQ8_0 {
         d: f32_to_f16(d),
@@ -51,7 +61,7 @@ pub(crate) fn quantize_block_ref(x: &[f32]) -> BlockQ8_0 {
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ8_0]) {
     assert_row("q8_0::quantize_row_ref", x.len(), out.len());
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
-        *o = quantize_block_ref(xb);
+        *o = quantize_block_ref(xb.try_into().expect("chunks_exact yields QK values"));
     }
 }
 

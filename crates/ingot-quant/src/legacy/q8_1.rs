@@ -7,7 +7,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::{assert_row, assert_weights};
+use super::{assert_row, assert_weights, round_to_i8};
 use crate::blocks::QK;
 use crate::float::f32_to_f16;
 
@@ -32,16 +32,13 @@ const _: () = assert!(size_of::<BlockQ8_1>() == 36);
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ8_1]) {
     assert_row("q8_1::quantize_row_ref", x.len(), out.len());
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
-        let mut amax = 0.0f32;
-        for &v in xb {
-            amax = amax.max(v.abs());
-        }
-        let d = amax / 127.0;
+        let xb: &[f32; QK] = xb.try_into().expect("chunks_exact yields QK values");
+        let d = super::q8_0::absmax(xb) / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let mut qs = [0i8; QK];
         let mut sum = 0i32;
         for (q, &v) in qs.iter_mut().zip(xb) {
-            *q = (v * id).round() as i8;
+            *q = round_to_i8(v * id);
             sum += i32::from(*q);
         }
         *o = BlockQ8_1 {

@@ -19,8 +19,9 @@
 //! largest element may also be clipped when its weight is small.
 //!
 //! **Type 1 (Q4_1, Q5_1; L ∈ [0, n], n = 15 or 31)**: two parameters, so a grid of inverse
-//! scales t = (n + r)/(max − min) (r from −1 to 1 by ⅛, denser than ggml's
-//! `make_qkx3_quants`) gives starting assignments; each is refined by alternating the weighted
+//! scales t = (n + r)/(max − min) (r from −1 to 1 by ⅛), plus short grids over the range with
+//! the lowest or the highest element left out (so a lightly weighted outlier can be clipped),
+//! gives starting assignments; each is refined by alternating the weighted
 //! least-squares fit of (d, m) for fixed L with nearest-level reassignment for fixed (d, m)
 //! (Lloyd iterations: E never increases). Unlike ggml, m is not forced to be ≤ 0, so blocks of
 //! positive values keep their offset.
@@ -33,11 +34,18 @@
 
 use half::f16;
 
+use super::round_half_away;
 use crate::blocks::QK;
 use crate::float::f32_to_f16_bits;
 
-/// Most breakpoints a sweep can have: 32 elements × at most 32 level steps each.
-const MAX_EVENTS: usize = QK * 32;
+/// Capacity for a sweep's breakpoints (32 elements × at most 32 level steps each): the
+/// scratch buffer a row allocates once.
+pub(crate) const MAX_EVENTS: usize = QK * 32;
+
+/// How far past the natural scale the sweeps go: the largest element may be scaled up to
+/// `SWEEP_WIDE · k + 2` levels (and clipped), which pays when its weight is small. (Narrower
+/// sweeps measured: 1.25·k + 1 cost ~2 % of the Q4_0/Q5_0 error gain on the golden rows.)
+const SWEEP_WIDE: f32 = 1.5;
 
 /// Largest finite f16, used instead of an overflowing scale (an f16 infinity would dequantize
 /// to inf/NaN).
@@ -110,8 +118,8 @@ fn assign_type0(x: &[f32; QK], d: f32, n: i32) -> [u8; QK] {
     if d != 0.0 {
         let id = 1.0 / d;
         for j in 0..QK {
-            let l = (x[j] * id).round().clamp(-n as f32, (n - 1) as f32);
-            q[j] = (l as i32 + n) as u8;
+            let l = round_half_away(x[j] * id).clamp(-n, n - 1);
+            q[j] = (l + n) as u8;
         }
     }
     q
@@ -124,7 +132,7 @@ fn assign_type1(x: &[f32; QK], d: f32, m: f32, n: i32) -> [u8; QK] {
     if d > 0.0 {
         let id = 1.0 / d;
         for j in 0..QK {
-            q[j] = ((x[j] - m) * id).round().clamp(0.0, n as f32) as u8;
+            q[j] = round_half_away((x[j] - m) * id).clamp(0, n) as u8;
         }
     }
     q
@@ -132,23 +140,27 @@ fn assign_type1(x: &[f32; QK], d: f32, m: f32, n: i32) -> [u8; QK] {
 
 /// The best assignment found by one type-0 sweep, as its two sums.
 struct Sweep {
-    score: f64,
     sxl: f64,
     sll: f64,
 }
 
 /// Exhaustive sweep of the inverse scale t over [t_lo, t_hi] for values y with levels
 /// [−n, n − 1]; keeps the assignment maximising (Σ w y L)² / Σ w L² with Σ w y L > 0.
-fn sweep_type0(y: &[f32; QK], w: &[f32; QK], n: i32, t_lo: f32, t_hi: f32) -> Option<Sweep> {
+fn sweep_type0(
+    y: &[f32; QK],
+    w: &[f32; QK],
+    n: i32,
+    (t_lo, t_hi): (f32, f32),
+    events: &mut Vec<u32>,
+) -> Option<Sweep> {
     let lo = -n;
     let hi = n - 1;
     let mut levels = [0i8; QK];
     let mut sxl = 0.0f64;
     let mut sll = 0.0f64;
-    let mut events = [0u64; MAX_EVENTS];
-    let mut n_events = 0usize;
+    events.clear();
     for j in 0..QK {
-        let l = (y[j] * t_lo).round().clamp(lo as f32, hi as f32) as i32;
+        let l = round_half_away(y[j] * t_lo).clamp(lo, hi);
         levels[j] = l as i8;
         sxl += f64::from(w[j] * y[j]) * f64::from(l);
         sll += f64::from(w[j]) * f64::from(l * l);
@@ -157,35 +169,36 @@ fn sweep_type0(y: &[f32; QK], w: &[f32; QK], n: i32, t_lo: f32, t_hi: f32) -> Op
             continue;
         }
         let limit = if y[j] > 0.0 { hi } else { -lo };
-        let mut a = l.abs();
-        // Only steps away from zero happen as t grows; a start on the wrong side of zero
-        // cannot occur (round(y·t) has y's sign).
-        while a < limit {
-            let t = (a as f32 + 0.5) / ay;
-            if t > t_hi {
-                break;
-            }
-            // Positive f32s order like their bit patterns: the key sorts by t, then j.
-            events[n_events] = (u64::from(t.to_bits()) << 8) | j as u64;
-            n_events += 1;
-            a += 1;
+        // Only steps away from zero happen as t grows (round(y·t) has y's sign): from level
+        // |l| to the last one reached by t_hi.
+        let inv = 1.0 / ay;
+        let top = round_half_away(ay * t_hi).clamp(0, limit);
+        for a in l.abs()..top {
+            let t = (a as f32 + 0.5) * inv;
+            // Positive f32s order like their bit patterns. The low 5 bits carry j instead
+            // (a 2⁻¹⁸ relative reordering of near-simultaneous steps of different elements is
+            // harmless: every prefix is still a valid assignment, and one element's steps are
+            // 1/|y| apart).
+            events.push((t.to_bits() & !0x1F) | j as u32);
         }
     }
-    let events = &mut events[..n_events];
     events.sort_unstable();
 
     let mut best: Option<Sweep> = None;
     let mut consider = |sxl: f64, sll: f64| {
         if sxl > 0.0 && sll > 0.0 {
-            let score = sxl * sxl / sll;
-            if best.as_ref().is_none_or(|b| score > b.score) {
-                best = Some(Sweep { score, sxl, sll });
+            // sxl²/sll > best's, without a division per breakpoint (all terms positive).
+            if best
+                .as_ref()
+                .is_none_or(|b| sxl * sxl * b.sll > b.sxl * b.sxl * sll)
+            {
+                best = Some(Sweep { sxl, sll });
             }
         }
     };
     consider(sxl, sll);
     for (i, &key) in events.iter().enumerate() {
-        let j = (key & 0xFF) as usize;
+        let j = (key & 0x1F) as usize;
         let old = i32::from(levels[j]);
         let step = if y[j] > 0.0 { 1 } else { -1 };
         let new = old + step;
@@ -193,7 +206,7 @@ fn sweep_type0(y: &[f32; QK], w: &[f32; QK], n: i32, t_lo: f32, t_hi: f32) -> Op
         sxl += f64::from(w[j] * y[j]) * f64::from(step);
         sll += f64::from(w[j]) * f64::from(new * new - old * old);
         // Evaluate once per distinct t (ties move together).
-        let same_t_next = events.get(i + 1).is_some_and(|&k| k >> 8 == key >> 8);
+        let same_t_next = events.get(i + 1).is_some_and(|&k| k >> 5 == key >> 5);
         if !same_t_next {
             consider(sxl, sll);
         }
@@ -208,6 +221,7 @@ pub(crate) fn quantize_type0(
     w: &[f32; QK],
     n: i32,
     reference: (u16, [u8; QK]),
+    scratch: &mut Vec<u32>,
 ) -> (u16, [u8; QK]) {
     let mut best = reference;
     let mut best_err = error_type0(x, w, reference.0, &reference.1, n);
@@ -220,14 +234,20 @@ pub(crate) fn quantize_type0(
     }
     let s = if max < 0.0 { -1.0f32 } else { 1.0 };
     // σ = −s: the largest element gets the extra level −n; σ = s: it maps to n − 1.
-    for (sigma, k) in [(-s, n as f32), (s, (n - 1) as f32)] {
+    let nf = n as f32;
+    // (σ, lowest and highest level the largest element is scaled to).
+    let sweeps = [
+        (-s, nf - 1.0, SWEEP_WIDE * nf + 2.0),
+        (s, nf - 2.0, SWEEP_WIDE * (nf - 1.0) + 2.0),
+    ];
+    for (sigma, k_lo, k_hi) in sweeps {
         let mut y = [0.0f32; QK];
         for j in 0..QK {
             y[j] = sigma * x[j];
         }
-        let t_lo = (k - 1.0) / amax;
-        let t_hi = (1.5 * k + 2.0) / amax;
-        let Some(sw) = sweep_type0(&y, w, n, t_lo, t_hi) else {
+        let t_lo = k_lo / amax;
+        let t_hi = k_hi / amax;
+        let Some(sw) = sweep_type0(&y, w, n, (t_lo, t_hi), scratch) else {
             continue;
         };
         let d = (f64::from(sigma) * sw.sxl / sw.sll) as f32;
@@ -294,6 +314,27 @@ fn raw_error_type1(x: &[f32; QK], w: &[f32; QK], d: f32, m: f32, q: &[u8; QK]) -
     e
 }
 
+/// Second smallest and second largest values (by position: the extremes themselves removed
+/// once).
+#[inline(always)]
+fn second_extremes(x: &[f32; QK], min: f32, max: f32) -> (f32, f32) {
+    let (mut lo, mut hi) = (f32::MAX, -f32::MAX);
+    let (mut seen_min, mut seen_max) = (false, false);
+    for &v in x {
+        if v == min && !seen_min {
+            seen_min = true;
+        } else if v < lo {
+            lo = v;
+        }
+        if v == max && !seen_max {
+            seen_max = true;
+        } else if v > hi {
+            hi = v;
+        }
+    }
+    (lo, hi)
+}
+
 /// ingot's type-1 block: grid + Lloyd refinement, f16 rounding search, and the reference block
 /// `reference` = (d bits, m bits, q) as a floor. Returns (d bits, m bits, q), q ∈ [0, n].
 pub(crate) fn quantize_type1(
@@ -314,12 +355,24 @@ pub(crate) fn quantize_type1(
     }
     let nf = n as f32;
     let mut cand: Option<(f32, f32, f32)> = None; // (err, d, m)
-    for step in 0..=16 {
-        let r = -1.0 + 0.125 * step as f32;
-        let iscale = (nf + r) / range;
+                                                  // Starting grids: the full range, and the range without the single lowest or highest
+                                                  // element (clipping one outlier can pay when it is not heavily weighted).
+    let (min2, max2) = second_extremes(x, min, max);
+    let starts = [
+        (min, max, -1.0f32, 0.125f32, 17),
+        (min2, max, -0.5, 0.25, 5),
+        (min, max2, -0.5, 0.25, 5),
+    ];
+    let grid = starts.iter().flat_map(|&(lo, hi, r0, dr, count)| {
+        (0..count).map(move |i| (lo, (nf + r0 + dr * i as f32) / (hi - lo)))
+    });
+    for (lo, iscale) in grid {
+        if iscale.is_nan() || iscale <= 0.0 || iscale.is_infinite() {
+            continue;
+        }
         let mut q = [0u8; QK];
         for j in 0..QK {
-            q[j] = ((x[j] - min) * iscale).round().clamp(0.0, nf) as u8;
+            q[j] = round_half_away((x[j] - lo) * iscale).clamp(0, n) as u8;
         }
         let Some((mut d, mut m)) = fit_type1(x, w, &q) else {
             continue;
