@@ -9,7 +9,9 @@ use proptest::prelude::*;
 const QK_K: usize = 256;
 
 /// Largest |x − x̂| of a block relative to its largest |x|, with an absolute floor for blocks
-/// whose values sit below what an f16 scale can resolve (f16's smallest subnormal is 2⁻²⁴).
+/// whose scales fall into f16's subnormal range: there d is stored to within 2⁻²⁵ (half of
+/// f16's smallest subnormal), and a code (≤ 32) times a sub-block scale (≤ 128) multiplies
+/// that into an absolute error of up to 4096·2⁻²⁵ = 2⁻¹³ whatever the quantizer does.
 fn rel_error(x: &[f32], y: &[f32]) -> f64 {
     let amax = x.iter().fold(0.0f64, |a, &v| a.max((v as f64).abs()));
     let err = x
@@ -17,7 +19,7 @@ fn rel_error(x: &[f32], y: &[f32]) -> f64 {
         .zip(y)
         .fold(0.0f64, |a, (&v, &w)| a.max((v as f64 - w as f64).abs()));
     assert!(y.iter().all(|v| v.is_finite()), "non-finite output");
-    let floor = 64.0 * 2f64.powi(-24);
+    let floor = 2f64.powi(-12);
     if err <= floor {
         0.0
     } else {
@@ -34,14 +36,16 @@ fn weighted_err(x: &[f32], y: &[f32], w: &[f32]) -> f64 {
 }
 
 /// One block of values: a random scale per 16-value group (up to 10⁴ apart) times values in
-/// (−1, 1), optionally all shifted (so the affine types see one-signed blocks).
+/// (−1, 1), optionally all shifted (so the affine types see one-signed blocks). Magnitudes stay
+/// below 4·10⁵, inside what every K type's f16 super-block scales can represent (Q2_K's
+/// d = range/45 overflows f16 from about 3·10⁶; see `beyond_f16_range_stays_finite`).
 fn block() -> impl Strategy<Value = Vec<f32>> {
     (
         prop::collection::vec(-1.0f32..1.0, QK_K),
         prop::collection::vec(-2.0f32..2.0, QK_K / 16),
         -1.0f32..1.0,
         prop::bool::ANY,
-        -4.0f32..4.0,
+        -4.0f32..3.0,
     )
         .prop_map(|(v, group_exp, shift, shifted, exp)| {
             let scale = 10f32.powf(exp);
@@ -141,6 +145,18 @@ macro_rules! props {
                 check_all_modes(&ramp);
             }
 
+            /// Beyond the f16 range of the super-block scales ggml's reference writes inf;
+            /// ingot's default quantizer saturates the scale and stays finite.
+            #[test]
+            fn beyond_f16_range_stays_finite() {
+                let x: Vec<f32> = (0..QK_K).map(|i| (i as f32 - 128.0) * 1e5).collect();
+                let y = roundtrip(&x, 1, None);
+                assert!(y.iter().all(|v| v.is_finite()));
+                let w = vec![1.0f32; QK_K];
+                let y = roundtrip(&x, 1, Some(&w));
+                assert!(y.iter().all(|v| v.is_finite()));
+            }
+
             #[test]
             fn single_outlier_blocks() {
                 for pos in [0usize, 17, 255] {
@@ -157,16 +173,18 @@ macro_rules! props {
     };
 }
 
-// Bounds: half a code step over the block's full range (Q8_K: 0.5/127 exactly, its scale is
-// f32) plus the loss from the quantized sub-block scales and mins, which with 2–4 bit codes
-// and 16-value groups of very different scales can reach about a code step; the figures are
-// the largest values seen over a few thousand random blocks, with about 25–50% margin.
-props!(q2k, q2_k, q2_k::BlockQ2K, 0.5);
-props!(q3k, q3_k, q3_k::BlockQ3K, 0.4);
-props!(q4k, q4_k, q4_k::BlockQ4K, 0.15);
-props!(q5k, q5_k, q5_k::BlockQ5K, 0.08);
-props!(q6k, q6_k, q6_k::BlockQ6K, 0.04);
-props!(q8k, q8_k, q8_k::BlockQ8K, 0.5 / 127.0 * (1.0 + 1e-6));
+// Bounds: half a code step over the block's range (Q8_K: 0.5/127 of the max up to f32 rounding, its scale
+// is f32) plus what ggml's searches give up on purpose: they minimise a weighted squared error,
+// so they may pick a scale that clips a group's extreme value by a step or more, and the
+// sub-block scales and mins are themselves quantized. These are empirical: the largest values
+// over ~18,000 random blocks were Q2_K 0.45, Q3_K 0.31, Q4_K 0.11, Q5_K 0.049, Q6_K 0.043, and
+// proptest's shrinking found a Q6_K reference block at 0.081; the bounds leave room above both.
+props!(q2k, q2_k, q2_k::BlockQ2K, 0.7);
+props!(q3k, q3_k, q3_k::BlockQ3K, 0.6);
+props!(q4k, q4_k, q4_k::BlockQ4K, 0.25);
+props!(q5k, q5_k, q5_k::BlockQ5K, 0.13);
+props!(q6k, q6_k, q6_k::BlockQ6K, 0.12);
+props!(q8k, q8_k, q8_k::BlockQ8K, 0.5 / 127.0 * (1.0 + 1e-4));
 
 macro_rules! never_worse {
     ($name:ident, $m:ident, $block:ty) => {

@@ -14,6 +14,7 @@ use ingot_format::GgmlType;
 
 use crate::error::QuantError;
 use crate::float;
+use crate::k_quants::{q2_k, q3_k, q4_k, q5_k, q6_k, q8_k};
 use crate::legacy::{q4_0, q4_1, q5_0, q5_1, q8_0, q8_1};
 
 /// Which quantizer [`quantize_row`] runs.
@@ -204,6 +205,54 @@ pub(crate) fn quantize_row_checked(
             q5_1::quantize_row_ref,
             q5_1::quantize_row,
         ),
+        GgmlType::Q2_K => quantize_as(
+            out,
+            x,
+            weights,
+            mode,
+            q2_k::quantize_row_ref,
+            q2_k::quantize_row,
+        ),
+        GgmlType::Q3_K => quantize_as(
+            out,
+            x,
+            weights,
+            mode,
+            q3_k::quantize_row_ref,
+            q3_k::quantize_row,
+        ),
+        GgmlType::Q4_K => quantize_as(
+            out,
+            x,
+            weights,
+            mode,
+            q4_k::quantize_row_ref,
+            q4_k::quantize_row,
+        ),
+        GgmlType::Q5_K => quantize_as(
+            out,
+            x,
+            weights,
+            mode,
+            q5_k::quantize_row_ref,
+            q5_k::quantize_row,
+        ),
+        GgmlType::Q6_K => quantize_as(
+            out,
+            x,
+            weights,
+            mode,
+            q6_k::quantize_row_ref,
+            q6_k::quantize_row,
+        ),
+        GgmlType::Q8_K => quantize_as(
+            out,
+            x,
+            weights,
+            mode,
+            q8_k::quantize_row_ref,
+            q8_k::quantize_row,
+        ),
         other => {
             return Err(QuantError::Unsupported {
                 ty: other,
@@ -231,6 +280,12 @@ pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(),
         GgmlType::Q4_1 => with_blocks(bytes, |b| q4_1::dequantize_row(b, out)),
         GgmlType::Q5_0 => with_blocks(bytes, |b| q5_0::dequantize_row(b, out)),
         GgmlType::Q5_1 => with_blocks(bytes, |b| q5_1::dequantize_row(b, out)),
+        GgmlType::Q2_K => with_blocks(bytes, |b| q2_k::dequantize_row(b, out)),
+        GgmlType::Q3_K => with_blocks(bytes, |b| q3_k::dequantize_row(b, out)),
+        GgmlType::Q4_K => with_blocks(bytes, |b| q4_k::dequantize_row(b, out)),
+        GgmlType::Q5_K => with_blocks(bytes, |b| q5_k::dequantize_row(b, out)),
+        GgmlType::Q6_K => with_blocks(bytes, |b| q6_k::dequantize_row(b, out)),
+        GgmlType::Q8_K => with_blocks(bytes, |b| q8_k::dequantize_row(b, out)),
         other => {
             return Err(QuantError::Unsupported {
                 ty: other,

@@ -9,6 +9,9 @@
 
 use super::nearest_int;
 
+/// Candidates evaluated together by the grid searches (one per SIMD lane).
+const LANES: usize = 16;
+
 /// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below this is treated as zero.
 pub const GROUP_MAX_EPS: f32 = 1e-15;
 
@@ -164,7 +167,11 @@ pub fn make_qkx2_quants(
     l_out: &mut [u8],
     p: AffineSearch,
 ) -> (f32, f32) {
-    affine_search(nmax, x, weights, l_out, p, false)
+    if p.use_mad {
+        affine_search::<true>(nmax, x, weights, l_out, p)
+    } else {
+        affine_search::<false>(nmax, x, weights, l_out, p)
+    }
 }
 
 /// `make_qkx3_quants` (ggml's importance-weighted variant of [`make_qkx2_quants`]): the same
@@ -177,16 +184,23 @@ pub fn make_qkx3_quants(
     l_out: &mut [u8],
     p: AffineSearch,
 ) -> (f32, f32) {
-    affine_search(nmax, x, weights, l_out, p, true)
+    if p.use_mad {
+        affine_search::<true>(nmax, x, weights, l_out, p)
+    } else {
+        affine_search::<false>(nmax, x, weights, l_out, p)
+    }
 }
 
-fn affine_search(
+/// The body of both affine searches (qkx2 rounds then clamps the codes, qkx3 clamps then
+/// rounds: the same codes for finite input); `MAD` selects the absolute-error criterion at
+/// compile time, so the lane loops stay branch-free.
+#[inline(always)]
+fn affine_search<const MAD: bool>(
     nmax: i32,
     x: &[f32],
     weights: &[f32],
     l_out: &mut [u8],
     p: AffineSearch,
-    clamp_first: bool,
 ) -> (f32, f32) {
     let n = x.len();
     let mut min = x[0];
@@ -213,9 +227,9 @@ fn affine_search(
         return (0.0, -min);
     }
     let nmaxf = nmax as f32;
-    let mut iscale = nmaxf / (max - min);
+    let iscale = nmaxf / (max - min);
     let mut scale = 1.0 / iscale;
-    let err = |diff: f32| if p.use_mad { diff.abs() } else { diff * diff };
+    let err = |diff: f32| if MAD { diff.abs() } else { diff * diff };
     let mut best_error = 0.0f32;
     for i in 0..n {
         let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
@@ -226,50 +240,111 @@ fn affine_search(
     if p.nstep < 1 {
         return (scale, -min);
     }
-    let mut laux = [0u8; 32];
-    for is in 0..=p.nstep {
-        iscale = (p.rmin + p.rdelta * is as f32 + nmaxf) / (max - min);
-        let mut sum_l = 0.0f32;
-        let mut sum_l2 = 0.0f32;
-        let mut sum_xl = 0.0f32;
+    // Candidates are evaluated LANES at a time, one per lane: each lane runs ggml's
+    // per-candidate loop in ggml's order (bit-identical floats), the compiler turns the lane
+    // loops into SIMD, and the choice is made in ggml's candidate order. In ggml a later
+    // candidate depends on the min of the last accepted one, so when an acceptance changes
+    // the min, the batch restarts at the next candidate.
+    //
+    // Codes are produced directly as floats: for 0 ≤ v ≤ nmax, (v + 1.5·2²³) − 1.5·2²³ is the
+    // same round-half-to-even as `nearest_int`, and clamping v before rounding gives the same
+    // code as clamping the integer after (for finite input, which the dispatch guarantees).
+    // This holds for both qkx2 (round, then clamp) and qkx3 (clamp, then round).
+    let code = |iscale: f32, xi: f32, min: f32| -> f32 {
+        const MAGIC: f32 = 12_582_912.0;
+        let v = (iscale * (xi - min)).max(0.0).min(nmaxf);
+        (v + MAGIC) - MAGIC
+    };
+    let sum_wx2: f64 = (0..n)
+        .map(|i| weights[i] as f64 * x[i] as f64 * x[i] as f64)
+        .sum::<f64>()
+        .abs();
+    let mut is0 = 0;
+    while is0 <= p.nstep {
+        let min0 = min;
+        let iscale: [f32; LANES] = std::array::from_fn(|k| {
+            (p.rmin + p.rdelta * (is0 + k as i32) as f32 + nmaxf) / (max - min0)
+        });
+        let mut sum_l = [0.0f32; LANES];
+        let mut sum_l2 = [0.0f32; LANES];
+        let mut sum_xl = [0.0f32; LANES];
         for i in 0..n {
-            let l = if clamp_first {
-                let v = iscale * (x[i] - min);
-                if v > 0.0 {
-                    nearest_int(v.min(nmaxf))
-                } else {
-                    0
+            let (xi, w) = (x[i], weights[i]);
+            for k in 0..LANES {
+                let lf = code(iscale[k], xi, min0);
+                sum_l[k] += w * lf;
+                sum_l2[k] += w * lf * lf;
+                sum_xl[k] += w * lf * xi;
+            }
+        }
+        let mut this_scale = [0.0f32; LANES];
+        let mut this_min = [0.0f32; LANES];
+        let mut valid = [false; LANES];
+        for k in 0..LANES {
+            let d = sum_w * sum_l2[k] - sum_l[k] * sum_l[k];
+            valid[k] = d > 0.0 && is0 + (k as i32) <= p.nstep;
+            if valid[k] {
+                this_scale[k] = (sum_w * sum_xl[k] - sum_x * sum_l[k]) / d;
+                this_min[k] = (sum_l2[k] * sum_x - sum_l[k] * sum_xl[k]) / d;
+                if this_min[k] > 0.0 {
+                    this_min[k] = 0.0;
+                    this_scale[k] = sum_xl[k] / sum_l2[k];
                 }
-            } else {
-                nearest_int(iscale * (x[i] - min)).clamp(0, nmax)
-            };
-            laux[i] = l as u8;
-            let w = weights[i];
-            let lf = l as f32;
-            sum_l += w * lf;
-            sum_l2 += w * lf * lf;
-            sum_xl += w * lf * x[i];
-        }
-        let d = sum_w * sum_l2 - sum_l * sum_l;
-        if d > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
             }
-            let mut cur_error = 0.0f32;
+        }
+        // The exact (sequential f32) error decides, as in ggml. For squared error it is only
+        // computed for candidates that can win: the same error expanded in the sums above,
+        // in f64, is within ~1e-6·Σwx² of it, so a candidate whose expansion exceeds the
+        // best by far more (1e-4·Σwx² + 1e-3·best) cannot be chosen by ggml either.
+        let mut cur_error = [0.0f32; LANES];
+        if MAD {
             for i in 0..n {
-                let diff = this_scale * laux[i] as f32 + this_min - x[i];
-                cur_error += weights[i] * err(diff);
-            }
-            if cur_error < best_error {
-                l_out[..n].copy_from_slice(&laux[..n]);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
+                let (xi, w) = (x[i], weights[i]);
+                for k in 0..LANES {
+                    let lf = code(iscale[k], xi, min0);
+                    let diff = this_scale[k] * lf + this_min[k] - xi;
+                    cur_error[k] += w * err(diff);
+                }
             }
         }
+        let mut next = is0 + LANES as i32;
+        for k in 0..LANES {
+            if !valid[k] {
+                continue;
+            }
+            if !MAD {
+                let (sc, mn) = (this_scale[k] as f64, this_min[k] as f64);
+                let expanded = sc * sc * sum_l2[k] as f64
+                    + mn * mn * sum_w as f64
+                    + sum_wx2
+                    + 2.0 * sc * mn * sum_l[k] as f64
+                    - 2.0 * sc * sum_xl[k] as f64
+                    - 2.0 * mn * sum_x as f64;
+                if expanded > best_error as f64 * (1.0 + 1e-3) + 1e-4 * sum_wx2 {
+                    continue;
+                }
+                let mut e = 0.0f32;
+                for i in 0..n {
+                    let lf = code(iscale[k], x[i], min0);
+                    let diff = this_scale[k] * lf + this_min[k] - x[i];
+                    e += weights[i] * err(diff);
+                }
+                cur_error[k] = e;
+            }
+            if cur_error[k] < best_error {
+                for i in 0..n {
+                    l_out[i] = code(iscale[k], x[i], min0) as u8;
+                }
+                best_error = cur_error[k];
+                scale = this_scale[k];
+                min = this_min[k];
+                if min.to_bits() != min0.to_bits() {
+                    next = is0 + k as i32 + 1;
+                    break;
+                }
+            }
+        }
+        is0 = next;
     }
     (scale, -min)
 }

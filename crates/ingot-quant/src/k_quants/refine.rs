@@ -29,6 +29,13 @@ use crate::blocks::QK_K;
 /// Upper bound on B/C rounds; each round costs about 2×(candidates × 256) value updates.
 const MAX_ROUNDS: usize = 4;
 
+/// The largest finite f16 value.
+const F16_MAX: f32 = 65504.0;
+
+/// Independent partial sums per error accumulation (a multiple of the SIMD width; divides
+/// every sub-block length).
+const LANES: usize = 8;
+
 /// Grid of a symmetric K-quant (Q3_K, Q6_K): x̂ = d·sc·q.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SymmetricFormat {
@@ -110,14 +117,23 @@ fn sym_codes(fmt: &SymmetricFormat, x: &[f32], w: &[f32], s: f32, q: &mut [i32])
         }
         return err;
     }
+    // Partial sums in LANES independent accumulators let the compiler vectorise the loop
+    // (a single running f32 sum would force sequential adds); sub-blocks are 16 or 32 long.
     let inv = 1.0 / s;
-    for i in 0..x.len() {
-        let l = nearest_int(x[i] * inv).clamp(fmt.qmin, fmt.qmax);
-        q[i] = l;
-        let diff = x[i] - s * l as f32;
-        err += w[i] * diff * diff;
+    let mut acc = [0.0f32; LANES];
+    for ((xc, wc), qc) in x
+        .chunks_exact(LANES)
+        .zip(w.chunks_exact(LANES))
+        .zip(q.chunks_exact_mut(LANES))
+    {
+        for k in 0..LANES {
+            let l = nearest_int(xc[k] * inv).clamp(fmt.qmin, fmt.qmax);
+            qc[k] = l;
+            let diff = xc[k] - s * l as f32;
+            acc[k] += wc[k] * diff * diff;
+        }
     }
-    err
+    err + acc.iter().sum::<f32>()
 }
 
 fn sym_error<const NSUB: usize>(
@@ -147,6 +163,25 @@ pub(crate) fn refine_symmetric<const NSUB: usize>(
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
     let n = fmt.sub_len;
+    if !st.d.is_finite() {
+        // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
+        // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
+        st.d = if st.d.is_nan() {
+            0.0
+        } else {
+            F16_MAX.copysign(st.d)
+        };
+        for j in 0..NSUB {
+            let r = j * n..(j + 1) * n;
+            sym_codes(
+                fmt,
+                &x[r.clone()],
+                &w[r.clone()],
+                st.d * st.sc[j] as f32,
+                &mut st.q[r],
+            );
+        }
+    }
     let mut best = sym_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
@@ -245,13 +280,20 @@ fn aff_codes(qmax: i32, x: &[f32], w: &[f32], s: f32, m: f32, q: &mut [i32]) -> 
         return err;
     }
     let inv = 1.0 / s;
-    for i in 0..x.len() {
-        let l = nearest_int(((x[i] + m) * inv).clamp(-1.0, qmax as f32 + 1.0)).clamp(0, qmax);
-        q[i] = l;
-        let diff = x[i] - (s * l as f32 - m);
-        err += w[i] * diff * diff;
+    let mut acc = [0.0f32; LANES];
+    for ((xc, wc), qc) in x
+        .chunks_exact(LANES)
+        .zip(w.chunks_exact(LANES))
+        .zip(q.chunks_exact_mut(LANES))
+    {
+        for k in 0..LANES {
+            let l = nearest_int(((xc[k] + m) * inv).clamp(-1.0, qmax as f32 + 1.0)).clamp(0, qmax);
+            qc[k] = l;
+            let diff = xc[k] - (s * l as f32 - m);
+            acc[k] += wc[k] * diff * diff;
+        }
     }
-    err
+    err + acc.iter().sum::<f32>()
 }
 
 fn aff_error<const NSUB: usize>(
@@ -282,6 +324,24 @@ pub(crate) fn refine_affine<const NSUB: usize>(
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
     let n = fmt.sub_len;
+    if !st.d.is_finite() || !st.dmin.is_finite() {
+        // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
+        // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
+        let sat = |v: f32| {
+            if v.is_nan() {
+                0.0
+            } else {
+                v.clamp(-F16_MAX, F16_MAX)
+            }
+        };
+        st.d = sat(st.d);
+        st.dmin = sat(st.dmin);
+        for j in 0..NSUB {
+            let r = j * n..(j + 1) * n;
+            let (s, m) = (st.d * st.ls[j] as f32, st.dmin * st.lm[j] as f32);
+            aff_codes(fmt.qmax, &x[r.clone()], &w[r.clone()], s, m, &mut st.q[r]);
+        }
+    }
     let mut best = aff_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
