@@ -264,3 +264,32 @@ fn from_gguf_rejects_an_unknown_model() {
         Err(TokenizerError::UnknownModel { ref model }) if model == "rwkv"
     ));
 }
+
+#[test]
+fn from_gguf_reads_a_sentencepiece_vocabulary_with_integer_scores() {
+    let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>", "▁", "a", "b", "▁a", "ab", "▁ab"]
+        .map(String::from)
+        .to_vec();
+    let mut types = vec![2, 3, 3, 1, 1, 1, 1, 1, 1];
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6);
+    }
+    // i32 scores (llama.cpp accepts them): "▁ab" is reachable only through "▁a" + "b".
+    let mut scores = vec![0, 0, 0, -1, -2, -3, -4, -5, -6];
+    scores.resize(tokens.len(), 0);
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let (_dir, file) = gguf(vec![
+        (keys::MODEL, Value::String("llama".into())),
+        (keys::TOKENS, strings(&refs)),
+        (keys::TOKEN_TYPE, Value::Array(Array::I32(types))),
+        (keys::SCORES, Value::Array(Array::I32(scores))),
+    ]);
+    let tok = Tokenizer::from_gguf(&file).unwrap();
+    assert!(tok.add_bos());
+    // "▁ab": "▁a" (score -4) merges before "ab" (-5); then "▁a"+"b" = "▁ab".
+    assert_eq!(tok.encode("ab", true, false), vec![1, 8]);
+    // "c" is not a piece: byte fallback.
+    assert_eq!(tok.encode("c", false, false), vec![3, 9 + 0x63]);
+    assert_eq!(tok.decode(&[1, 8, 9 + 0x63]), "<s> abc");
+}

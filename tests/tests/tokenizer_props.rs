@@ -189,3 +189,22 @@ fn bpe_merges_lowest_rank_first() {
     let ids = tok.encode("abab", false, false);
     assert_eq!(ids, vec![tok.token_id("ab").unwrap(); 2]);
 }
+
+/// llama.cpp marks end-of-generation texts such as `<|im_end|>` as control tokens even when
+/// the file types them as normal, so they are cut out of text only with `parse_special`.
+#[test]
+fn end_of_generation_texts_become_control_tokens() {
+    let mut data = bpe_vocab("gpt-2", vec![]);
+    data.tokens.push("<|im_end|>".into());
+    let id = (data.tokens.len() - 1) as u32;
+    let tok = Tokenizer::new(data).unwrap();
+    assert_eq!(
+        tok.token_type(id),
+        Some(ingot_tokenizer::TokenType::Control)
+    );
+    assert_eq!(
+        tok.encode("a<|im_end|>", false, true),
+        vec![tok.token_id("a").unwrap(), id]
+    );
+    assert!(!tok.encode("a<|im_end|>", false, false).contains(&id));
+}

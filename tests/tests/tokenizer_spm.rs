@@ -135,3 +135,48 @@ fn decode_round_trips() {
     let world = tok.encode("world", false, false);
     assert_eq!(tok.decode(&[world.clone(), world].concat()), "world world");
 }
+
+#[test]
+fn space_prefix_and_eos_follow_the_metadata() {
+    let base = tokenizer();
+    let v = load("vocab.json");
+    let mut data = VocabData {
+        model: "llama".into(),
+        tokens: (0..base.n_vocab() as u32)
+            .map(|id| base.token_text(id).unwrap().to_string())
+            .collect(),
+        scores: Some(
+            v["scores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_f64().unwrap() as f32)
+                .collect(),
+        ),
+        token_types: Some(
+            (0..base.n_vocab() as u32)
+                .map(|id| base.token_type(id).unwrap().as_i32())
+                .collect(),
+        ),
+        add_space_prefix: Some(false),
+        add_eos_token: Some(true),
+        ..Default::default()
+    };
+    let tok = Tokenizer::new(data.clone()).unwrap();
+    // Without the prefix, " Hello" is what "Hello" is with it.
+    assert_eq!(
+        tok.encode(" Hello world", false, false),
+        base.encode("Hello world", false, false)
+    );
+    assert_ne!(
+        tok.encode("Hello", false, false),
+        base.encode("Hello", false, false)
+    );
+    assert_eq!(tok.decode(&tok.encode(" Hello", false, false)), " Hello");
+    // Defaults BOS 1 / EOS 2; EOS last with add_special.
+    let ids = tok.encode("Hello", true, false);
+    assert_eq!((ids[0], *ids.last().unwrap()), (1, 2));
+    data.add_bos_token = Some(false);
+    let tok = Tokenizer::new(data).unwrap();
+    assert_eq!(tok.encode("", true, false), vec![2]);
+}

@@ -62,19 +62,22 @@ pub(crate) struct Bpe {
 #[derive(Clone, Copy)]
 struct Sym {
     id: u32,
-    start: u32,
-    len: u32,
-    prev: u32,
-    next: u32,
+    start: usize,
+    len: usize,
+    prev: usize,
+    next: usize,
 }
+
+/// No symbol.
+const END: usize = usize::MAX;
 
 /// Reusable buffers for one `encode` call.
 #[derive(Default)]
 pub(crate) struct BpeScratch<'t> {
     syms: Vec<Sym>,
-    heap: BinaryHeap<Reverse<(u32, u32, u32)>>,
+    heap: BinaryHeap<Reverse<(u32, usize, usize)>>,
     mapped: Vec<u8>,
-    cache: HashMap<&'t [u8], (u32, u32)>,
+    cache: HashMap<&'t [u8], (usize, usize)>,
     cached_ids: Vec<u32>,
 }
 
@@ -88,14 +91,14 @@ impl Bpe {
         out: &mut Vec<u32>,
     ) {
         if let Some(&(start, len)) = s.cache.get(word) {
-            out.extend_from_slice(&s.cached_ids[start as usize..(start + len) as usize]);
+            out.extend_from_slice(&s.cached_ids[start..start + len]);
             return;
         }
         let before = out.len();
         self.encode_word_uncached(word, text_to_id, s, out);
-        let start = s.cached_ids.len() as u32;
+        let start = s.cached_ids.len();
         s.cached_ids.extend_from_slice(&out[before..]);
-        s.cache.insert(word, (start, (out.len() - before) as u32));
+        s.cache.insert(word, (start, out.len() - before));
     }
 
     fn encode_word_uncached(
@@ -116,24 +119,21 @@ impl Bpe {
                 return;
             }
         }
-        let n = word.len() as u32;
+        let n = word.len();
         s.syms.clear();
-        s.syms.extend(word.iter().enumerate().map(|(i, &b)| {
-            let i = i as u32;
-            Sym {
-                id: self.byte_token[b as usize],
-                start: i,
-                len: 1,
-                prev: if i == 0 { NONE } else { i - 1 },
-                next: if i + 1 == n { NONE } else { i + 1 },
-            }
+        s.syms.extend(word.iter().enumerate().map(|(i, &b)| Sym {
+            id: self.byte_token[b as usize],
+            start: i,
+            len: 1,
+            prev: if i == 0 { END } else { i - 1 },
+            next: if i + 1 == n { END } else { i + 1 },
         }));
         s.heap.clear();
         for i in 1..n {
             self.push_pair(&s.syms, &mut s.heap, i - 1, i);
         }
         while let Some(Reverse((rank, left, right))) = s.heap.pop() {
-            let (l, r) = (s.syms[left as usize], s.syms[right as usize]);
+            let (l, r) = (s.syms[left], s.syms[right]);
             // Stale: one side has been merged away or grown since the pair was queued. A pair
             // whose ids still carry the queued rank is the queued pair (ranks are unique).
             if l.len == 0 || r.len == 0 || l.next != right {
@@ -146,30 +146,30 @@ impl Bpe {
                 continue;
             }
             let merged = m.merged;
-            let sl = &mut s.syms[left as usize];
+            let sl = &mut s.syms[left];
             sl.len += r.len;
             sl.id = merged;
             sl.next = r.next;
-            s.syms[right as usize].len = 0;
-            if r.next != NONE {
-                s.syms[r.next as usize].prev = left;
+            s.syms[right].len = 0;
+            if r.next != END {
+                s.syms[r.next].prev = left;
             }
-            let prev = s.syms[left as usize].prev;
-            if prev != NONE {
+            let prev = s.syms[left].prev;
+            if prev != END {
                 self.push_pair(&s.syms, &mut s.heap, prev, left);
             }
-            if r.next != NONE {
+            if r.next != END {
                 self.push_pair(&s.syms, &mut s.heap, left, r.next);
             }
         }
-        let mut i = 0u32;
-        while i != NONE {
-            let sym = s.syms[i as usize];
+        let mut i = 0;
+        while i != END {
+            let sym = s.syms[i];
             if sym.id != NONE {
                 out.push(sym.id);
             } else {
                 // Not a token: each byte of the symbol's alphabet text, if that is a token.
-                for &b in &word[sym.start as usize..(sym.start + sym.len) as usize] {
+                for &b in &word[sym.start..sym.start + sym.len] {
                     let c = char::from_u32(BYTE_TO_CHAR[b as usize])
                         .expect("the byte table holds code points");
                     let mut buf = [0u8; 4];
@@ -190,11 +190,11 @@ impl Bpe {
     fn push_pair(
         &self,
         syms: &[Sym],
-        heap: &mut BinaryHeap<Reverse<(u32, u32, u32)>>,
-        left: u32,
-        right: u32,
+        heap: &mut BinaryHeap<Reverse<(u32, usize, usize)>>,
+        left: usize,
+        right: usize,
     ) {
-        let (l, r) = (syms[left as usize].id, syms[right as usize].id);
+        let (l, r) = (syms[left].id, syms[right].id);
         if l == NONE || r == NONE {
             return;
         }

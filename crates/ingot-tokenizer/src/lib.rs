@@ -8,7 +8,7 @@
 //!    `parse_special` is true; user-defined tokens always.
 //! 2. **Each remaining text fragment** is tokenized on its own:
 //!    - `gpt2`: split into words by the pre-tokenizer of `tokenizer.ggml.pre` (see
-//!      [`PreTokenizer`]), then each word's bytes are merged by rank ([`bpe`](crate) module docs).
+//!      [`PreTokenizer`]), then each word's bytes are merged by merge rank.
 //!    - `llama`: spaces become `▁`, a space is put in front of a fragment that starts the text or
 //!      follows a special token when `add_space_prefix` (default true), then pairs are merged by
 //!      score with byte fallback to `<0xNN>` tokens.
@@ -19,10 +19,23 @@
 //! # Decoding
 //! [`Tokenizer::token_to_piece`] gives a token's bytes as llama.cpp's `token_to_piece` with
 //! `special = true` (control tokens render as their text; unused/undefined tokens as nothing).
-//! [`Tokenizer::decode`] concatenates pieces (dropping the `llama` leading space of the first
-//! piece as llama.cpp's detokenizer does) and replaces ids outside the vocabulary and invalid
-//! UTF-8 with U+FFFD; [`Tokenizer::try_decode`] returns [`TokenizerError::InvalidTokenId`]
-//! instead. Details and sources: `formats/tokenizer.md`.
+//! [`Tokenizer::decode`] concatenates pieces (dropping a leading space of the first piece when
+//! the vocabulary adds a space prefix, as llama.cpp's detokenizer does) and replaces ids outside
+//! the vocabulary and invalid UTF-8 with U+FFFD; [`Tokenizer::try_decode`] returns
+//! [`TokenizerError::InvalidTokenId`] instead.
+//!
+//! # Example
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let file = ingot_format::GgufFile::open("SmolLM2-135M-Instruct.Q4_1.gguf")?;
+//! let tok = ingot_tokenizer::Tokenizer::from_gguf(&file)?;
+//! let ids = tok.encode("Hello world", true, false);
+//! assert_eq!(tok.decode(&ids), "Hello world");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Details and sources: `formats/tokenizer.md`.
 #![deny(missing_docs)]
 
 mod bpe;
@@ -200,6 +213,32 @@ impl std::fmt::Debug for Tokenizer {
     }
 }
 
+/// Texts llama.cpp always marks as control tokens (its end-of-generation list).
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "[e~[",
+];
+
 /// The largest vocabulary: llama.cpp's token ids are `i32`.
 const MAX_TOKENS: usize = i32::MAX as usize;
 
@@ -268,6 +307,14 @@ impl Tokenizer {
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
+        // llama.cpp (`llama_vocab::impl::load`) treats these end-of-generation texts as control
+        // tokens even when the file says otherwise.
+        let mut types = types;
+        for (ty, text) in types.iter_mut().zip(&tokens) {
+            if *ty != TokenType::Control && EOG_TEXTS.contains(&text.as_str()) {
+                *ty = TokenType::Control;
+            }
+        }
         let scores = match scores {
             None => vec![0.0; n],
             Some(s) if s.len() == n => s,
@@ -541,24 +588,40 @@ impl Tokenizer {
         }
     }
 
-    /// Concatenated pieces of `ids` as bytes, or the first id outside the vocabulary.
-    pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>, TokenizerError> {
-        let mut out = Vec::new();
+    /// Concatenated pieces of `ids` as bytes; an id outside the vocabulary becomes `invalid`
+    /// (`None`: stop with [`TokenizerError::InvalidTokenId`]).
+    fn decode_into(&self, ids: &[u32], invalid: Option<&[u8]>) -> Result<Vec<u8>, TokenizerError> {
+        // llama.cpp's `detokenize` strips it whatever the model type, when the vocabulary says
+        // it adds a space prefix (BPE vocabularies default to not).
+        let strip_space = self.add_space_prefix;
+        let mut out = Vec::with_capacity(ids.len() * 4);
         for (k, &id) in ids.iter().enumerate() {
             if id as usize >= self.n_vocab() {
-                return Err(TokenizerError::InvalidTokenId {
-                    id,
-                    n_vocab: self.n_vocab(),
-                });
+                match invalid {
+                    Some(r) => out.extend_from_slice(r),
+                    None => {
+                        return Err(TokenizerError::InvalidTokenId {
+                            id,
+                            n_vocab: self.n_vocab(),
+                        })
+                    }
+                }
+                continue;
             }
             let mut piece = self.token_to_piece(id);
-            // llama.cpp's detokenizer strips the SentencePiece leading space from the first piece.
-            if k == 0 && self.add_space_prefix && matches!(self.engine, Engine::Spm(_)) {
+            // The leading space of the first piece is the one encoding added.
+            if k == 0 && strip_space {
                 piece = piece.strip_prefix(b" ").unwrap_or(piece);
             }
             out.extend_from_slice(piece);
         }
         Ok(out)
+    }
+
+    /// Concatenated pieces of `ids` as bytes (no UTF-8 repair), or
+    /// [`TokenizerError::InvalidTokenId`] for the first id outside the vocabulary.
+    pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>, TokenizerError> {
+        self.decode_into(ids, None)
     }
 
     /// Text of `ids`; an error for an id outside the vocabulary. Invalid UTF-8 (a character
@@ -570,24 +633,13 @@ impl Tokenizer {
 
     /// Text of `ids`; ids outside the vocabulary and invalid UTF-8 become U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
-        let mut bytes = Vec::new();
-        let mut start = 0;
-        for (k, &id) in ids.iter().enumerate() {
-            if id as usize >= self.n_vocab() {
-                if let Ok(b) = self.decode_bytes(&ids[start..k]) {
-                    bytes.extend_from_slice(&b);
-                }
-                bytes.extend_from_slice("\u{FFFD}".as_bytes());
-                start = k + 1;
-            }
+        let bytes = self
+            .decode_into(ids, Some("\u{FFFD}".as_bytes()))
+            .expect("a replacement is given, so decoding cannot fail");
+        match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         }
-        if start == 0 {
-            return self.try_decode(ids).unwrap_or_default();
-        }
-        if let Ok(b) = self.decode_bytes(&ids[start..]) {
-            bytes.extend_from_slice(&b);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Number of tokens in the vocabulary.

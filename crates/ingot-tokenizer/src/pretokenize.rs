@@ -503,9 +503,18 @@ mod tests {
     /// llama.cpp's `unicode_regex_split_stl`: matches, and the text between them, are pieces;
     /// each expression splits every piece of the previous one.
     fn regex_split<'a>(exprs: &[&str], text: &'a str) -> Vec<&'a str> {
+        thread_local! {
+            static COMPILED: std::cell::RefCell<std::collections::HashMap<String, fancy_regex::Regex>> =
+                Default::default();
+        }
         let mut pieces = vec![text];
         for e in exprs {
-            let re = fancy_regex::Regex::new(e).unwrap();
+            let re = COMPILED.with(|c| {
+                c.borrow_mut()
+                    .entry(e.to_string())
+                    .or_insert_with(|| fancy_regex::Regex::new(e).unwrap())
+                    .clone()
+            });
             let mut next = Vec::new();
             for p in pieces {
                 let mut last = 0;

@@ -17,21 +17,24 @@ use std::collections::{BinaryHeap, HashMap};
 
 #[derive(Clone, Copy)]
 struct Sym {
-    start: u32,
-    len: u32,
-    prev: u32,
-    next: u32,
+    start: usize,
+    len: usize,
+    prev: usize,
+    next: usize,
 }
 
+/// No symbol.
+const END: usize = usize::MAX;
+/// No token.
 const NONE: u32 = u32::MAX;
 
 /// A queued pair: ordered by score (higher first), then by left position (lower first).
 #[derive(Clone, Copy)]
 struct Pair {
     score: f32,
-    left: u32,
-    right: u32,
-    size: u32,
+    left: usize,
+    right: usize,
+    size: usize,
 }
 
 impl PartialEq for Pair {
@@ -70,25 +73,25 @@ impl Spm {
         let bytes = text.as_bytes();
         let mut syms: Vec<Sym> = Vec::with_capacity(text.len());
         for (i, c) in text.char_indices() {
-            let idx = syms.len() as u32;
+            let idx = syms.len();
             syms.push(Sym {
-                start: i as u32,
-                len: c.len_utf8() as u32,
-                prev: if idx == 0 { NONE } else { idx - 1 },
+                start: i,
+                len: c.len_utf8(),
+                prev: if idx == 0 { END } else { idx - 1 },
                 next: idx + 1,
             });
         }
         let Some(last) = syms.last_mut() else {
             return;
         };
-        last.next = NONE;
+        last.next = END;
         let mut heap = BinaryHeap::new();
-        let try_pair = |syms: &[Sym], heap: &mut BinaryHeap<Pair>, left: u32, right: u32| {
-            if left == NONE || right == NONE {
+        let try_pair = |syms: &[Sym], heap: &mut BinaryHeap<Pair>, left: usize, right: usize| {
+            if left == END || right == END {
                 return;
             }
-            let (l, r) = (syms[left as usize], syms[right as usize]);
-            let slice = &bytes[l.start as usize..(r.start + r.len) as usize];
+            let (l, r) = (syms[left], syms[right]);
+            let slice = &bytes[l.start..r.start + r.len];
             if let Some(&id) = text_to_id.get(slice) {
                 heap.push(Pair {
                     score: scores[id as usize],
@@ -98,27 +101,27 @@ impl Spm {
                 });
             }
         };
-        for i in 1..syms.len() as u32 {
+        for i in 1..syms.len() {
             try_pair(&syms, &mut heap, i - 1, i);
         }
         while let Some(p) = heap.pop() {
-            let (l, r) = (syms[p.left as usize], syms[p.right as usize]);
+            let (l, r) = (syms[p.left], syms[p.right]);
             if l.len == 0 || r.len == 0 || l.len + r.len != p.size {
                 continue;
             }
-            syms[p.left as usize].len += r.len;
-            syms[p.left as usize].next = r.next;
-            syms[p.right as usize].len = 0;
-            if r.next != NONE {
-                syms[r.next as usize].prev = p.left;
+            syms[p.left].len += r.len;
+            syms[p.left].next = r.next;
+            syms[p.right].len = 0;
+            if r.next != END {
+                syms[r.next].prev = p.left;
             }
             try_pair(&syms, &mut heap, l.prev, p.left);
             try_pair(&syms, &mut heap, p.left, r.next);
         }
-        let mut i = 0u32;
-        while i != NONE {
-            let s = syms[i as usize];
-            let slice = &bytes[s.start as usize..(s.start + s.len) as usize];
+        let mut i = 0;
+        while i != END {
+            let s = syms[i];
+            let slice = &bytes[s.start..s.start + s.len];
             match text_to_id.get(slice) {
                 Some(&id) => out.push(id),
                 None => {
