@@ -75,7 +75,7 @@ fn tiny_f32_and_f16_match_the_safetensors_and_gguf_py_reads_them() {
         let m = &report["metadata"];
         assert_eq!(m["general.architecture"], "llama");
         assert_eq!(m["general.type"], "model");
-        assert_eq!(m["general.name"], "tiny");
+        assert_eq!(m["general.name"], "Tiny");
         assert_eq!(m["general.size_label"], "3.5M");
         assert_eq!(m["general.file_type"], outtype.file_type());
         assert_eq!(m["general.quantization_version"], 2);
@@ -131,10 +131,14 @@ fn tiny_f32_and_f16_match_the_safetensors_and_gguf_py_reads_them() {
                 "general.size_label"
             ]
         );
-        assert_eq!(order.last(), Some(&"general.quantization_version"));
+        assert_eq!(order.last(), Some(&"tokenizer.chat_template"));
         let pos = |k: &str| order.iter().position(|x| *x == k).unwrap();
         assert!(pos("llama.block_count") < pos("general.file_type"));
         assert!(pos("general.file_type") < pos("llama.vocab_size"));
+        assert_eq!(
+            pos("general.quantization_version") + 1,
+            pos("tokenizer.ggml.model")
+        );
         assert!(pos("tokenizer.ggml.model") < pos("tokenizer.ggml.pre"));
         assert!(pos("tokenizer.ggml.token_type") < pos("tokenizer.ggml.merges"));
         assert!(pos("tokenizer.ggml.merges") < pos("tokenizer.ggml.bos_token_id"));
@@ -460,6 +464,10 @@ fn synthetic_mistral_converts_with_permutation() {
         assert_eq!(m["general.architecture"], "llama");
         assert_eq!(m["llama.rope.dimension_count"], 16);
         assert_eq!(m["llama.attention.head_count_kv"], 2);
+        // No head_dim in config.json: MistralConfig's default (hidden/heads), as llama.cpp
+        // sees it through AutoConfig.
+        assert_eq!(m["llama.attention.key_length"], 16);
+        assert_eq!(m["llama.context_length"], 512);
     }
 }
 
@@ -647,4 +655,50 @@ fn sentencepiece_tokenizer_model_gives_llama_vocab_with_scores() {
         matches!(err, ConvertError::BadField { ref file, .. } if file == "tokenizer.model"),
         "{err:?}"
     );
+}
+
+/// sha256 of the files llama.cpp's own `convert_hf_to_gguf.py` (llama.cpp vendored in
+/// llama-cpp-python 0.3.36; pre-tokenizer hash check answered `gpt-2`) wrote for
+/// `testdata/tiny`, one per `--outtype`. ingot must write the same bytes.
+const LLAMA_CPP_SHA256: [(OutType, &str); 4] = [
+    (
+        OutType::F32,
+        "ee19e1838509170f6aa8ba60ddd6f502eaed6b6ddcedcff40679f6e4f095c5c1",
+    ),
+    (
+        OutType::F16,
+        "38725021915312ed087d20ac35209d0b2bdf6a04d87925f0a60cb54395cb0ea7",
+    ),
+    (
+        OutType::Bf16,
+        "dd4e40e14e79ffc6d7f854eb2ac030dd59870711f0db8ef1b5c49aa28b606db3",
+    ),
+    (
+        OutType::Q8_0,
+        "895dbd79373918df469a70dd15d22676aa0f47be4d6e8fd805a3bbc2151838ad",
+    ),
+];
+
+#[test]
+fn tiny_conversion_is_byte_identical_to_llama_cpp() {
+    let tmp = ingot_tests::temp_dir();
+    for (outtype, want) in LLAMA_CPP_SHA256 {
+        let out = tmp.path().join(format!("tiny-{}.gguf", outtype.name()));
+        convert(&tiny(), &out, outtype, |_| {}).unwrap();
+        let got = Command::new("python3")
+            .args([
+                "-c",
+                "import hashlib,sys;print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())",
+            ])
+            .arg(&out)
+            .output()
+            .expect("running python3");
+        assert!(got.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout).trim(),
+            want,
+            "{} differs from llama.cpp's conversion",
+            outtype.name()
+        );
+    }
 }

@@ -100,7 +100,9 @@ pub struct HfConfig {
     pub n_head: u32,
     /// `num_key_value_heads` (defaults to `n_head`).
     pub n_head_kv: u32,
-    /// `head_dim` when config.json gives it (then llama.cpp writes key/value lengths).
+    /// `head_dim` as transformers' config class has it (always for Llama and Mistral, where it
+    /// defaults to hidden/heads; only when given for Qwen2): llama.cpp then writes key/value
+    /// lengths.
     pub head_dim_explicit: Option<u32>,
     /// `max_position_embeddings`.
     pub n_ctx: Option<u32>,
@@ -143,7 +145,11 @@ impl HfConfig {
         let n_embd = req_u32(&json, "hidden_size")?;
         let n_ff = req_u32(&json, "intermediate_size")?;
         let n_head = req_u32(&json, "num_attention_heads")?;
-        let n_head_kv = opt_u32(&json, "num_key_value_heads")?.unwrap_or(n_head);
+        let n_head_kv = opt_u32(&json, "num_key_value_heads")?.unwrap_or(match arch {
+            // transformers' MistralConfig defaults to 8 KV heads; the others to n_head.
+            Architecture::Mistral => 8,
+            _ => n_head,
+        });
         let vocab_size = req_u32(&json, "vocab_size")?;
         let head_dim_explicit = opt_u32(&json, "head_dim")?;
         for (field, v) in [
@@ -173,6 +179,13 @@ impl HfConfig {
             ));
         }
         let head_dim = head_dim_explicit.unwrap_or(n_embd / n_head);
+        // LlamaConfig and MistralConfig always carry `head_dim` (defaulting to
+        // hidden/heads), and llama.cpp reads config.json through AutoConfig, so it then writes
+        // the key/value lengths; Qwen2Config has no such attribute.
+        let head_dim_explicit = match arch {
+            Architecture::Llama | Architecture::Mistral => Some(head_dim),
+            Architecture::Qwen2 => head_dim_explicit,
+        };
         if head_dim == 0 || head_dim % 2 != 0 {
             return Err(ConvertError::field(
                 FILE,
@@ -207,9 +220,17 @@ impl HfConfig {
             n_head,
             n_head_kv,
             head_dim_explicit,
-            n_ctx: opt_u32(&json, "max_position_embeddings")?,
-            rope_theta: opt_f32(&json, "rope_theta")?,
-            rms_eps: opt_f32(&json, "rms_norm_eps")?,
+            // Absent fields take transformers' config defaults, as llama.cpp sees them through
+            // AutoConfig (LlamaConfig, MistralConfig, Qwen2Config).
+            n_ctx: Some(
+                opt_u32(&json, "max_position_embeddings")?.unwrap_or(match arch {
+                    Architecture::Llama => 2048,
+                    Architecture::Mistral => 4096 * 32,
+                    Architecture::Qwen2 => 32768,
+                }),
+            ),
+            rope_theta: Some(opt_f32(&json, "rope_theta")?.unwrap_or(10000.0)),
+            rms_eps: Some(opt_f32(&json, "rms_norm_eps")?.unwrap_or(1e-6)),
             vocab_size,
             tie_word_embeddings,
             rope_linear_factor,

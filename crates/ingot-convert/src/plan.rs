@@ -217,20 +217,35 @@ impl Plan {
         let arch = config.arch.gguf_name();
         metadata.set("general.architecture", MetaValue::Str(arch.into()));
         metadata.set("general.type", MetaValue::Str("model".into()));
-        let name = dir
+        // gguf-py Metadata.load's heuristics: config.json `_name_or_path` when it looks like
+        // `org/name`, else the directory's name; title-cased by `id_to_title`.
+        let dir_name = dir
             .canonicalize()
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "model".into());
-        metadata.set("general.name", MetaValue::Str(name));
+        let (name, org) = match config.json.get("_name_or_path").and_then(|v| v.as_str()) {
+            Some(id) if id.matches('/').count() <= 1 && !id.is_empty() => {
+                match id.split_once('/') {
+                    Some((org, name)) => (name.to_string(), Some(org.to_string())),
+                    None => (id.to_string(), None),
+                }
+            }
+            _ => (dir_name, None),
+        };
+        metadata.set("general.name", MetaValue::Str(id_to_title(&name)));
+        if let Some(org) = org {
+            metadata.set("general.organization", MetaValue::Str(id_to_title(&org)));
+        }
         let total: u64 = tensors.iter().map(PlannedTensor::n_elements).sum();
         metadata.set("general.size_label", MetaValue::Str(size_label(total)));
         hyperparameters(&config, outtype, &mut metadata);
-        tokenizer_metadata(dir, &config, &mut metadata)?;
+        // Current convert_hf_to_gguf.py writes the quantization version before the tokenizer.
         metadata.set(
             "general.quantization_version",
             MetaValue::U32(GGML_QUANT_VERSION),
         );
+        tokenizer_metadata(dir, &config, &mut metadata)?;
         Ok(Plan {
             config,
             metadata,
@@ -329,12 +344,7 @@ fn hyperparameters(c: &HfConfig, outtype: OutType, m: &mut Metadata) {
     m.set(k("embedding_length"), MetaValue::U32(c.n_embd));
     m.set(k("feed_forward_length"), MetaValue::U32(c.n_ff));
     m.set(k("attention.head_count"), MetaValue::U32(c.n_head));
-    if c.json
-        .get("num_key_value_heads")
-        .is_some_and(|v| !v.is_null())
-    {
-        m.set(k("attention.head_count_kv"), MetaValue::U32(c.n_head_kv));
-    }
+    m.set(k("attention.head_count_kv"), MetaValue::U32(c.n_head_kv));
     if let Some(t) = c.rope_theta {
         m.set(k("rope.freq_base"), MetaValue::F32(t));
     }
@@ -360,6 +370,41 @@ fn hyperparameters(c: &HfConfig, outtype: OutType, m: &mut Metadata) {
     ));
 }
 
+/// gguf-py `Metadata.id_to_title`: `-` becomes a space; each all-lowercase word that is not
+/// a version (`v1.2`) or digit-led gets Python's `str.title()` (capitals after non-letters).
+pub fn id_to_title(s: &str) -> String {
+    s.trim()
+        .replace('-', " ")
+        .split_whitespace()
+        .map(|w| {
+            let cased = w.chars().any(|c| c.is_lowercase() || c.is_uppercase());
+            let is_lower = cased && !w.chars().any(char::is_uppercase);
+            let first_digit = w.chars().next().is_some_and(|c| c.is_ascii_digit());
+            let version = w.strip_prefix('v').is_some_and(|r| {
+                !r.is_empty()
+                    && r.split('.')
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            });
+            if !is_lower || first_digit || version {
+                return w.to_string();
+            }
+            let mut out = String::with_capacity(w.len());
+            let mut prev_cased = false;
+            for c in w.chars() {
+                let c_cased = c.is_lowercase() || c.is_uppercase();
+                if c_cased && !prev_cased {
+                    out.extend(c.to_uppercase());
+                } else {
+                    out.push(c);
+                }
+                prev_cased = c_cased;
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// gguf-py `size_label` / `model_weight_count_rounded_notation` (min_digits = 2).
 pub fn size_label(n: u64) -> String {
     let x = n as f64;
@@ -381,6 +426,17 @@ pub fn size_label(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_like_gguf_py() {
+        assert_eq!(id_to_title("tiny"), "Tiny");
+        assert_eq!(
+            id_to_title("SmolLM2-135M-Instruct"),
+            "SmolLM2 135M Instruct"
+        );
+        assert_eq!(id_to_title("llama3b-chat-v1.2"), "Llama3B Chat v1.2");
+        assert_eq!(id_to_title("qwen2.5-7b"), "Qwen2.5 7b");
+    }
 
     #[test]
     fn size_labels_like_gguf_py() {
