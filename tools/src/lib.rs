@@ -112,3 +112,5 @@ mod format_helper_tests {
         assert_eq!(human_bytes(1536), "1.50 KiB");
     }
 }
+
+pub mod model_cli;

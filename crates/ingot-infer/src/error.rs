@@ -76,4 +76,105 @@ pub enum InferError {
         /// Length given.
         actual: usize,
     },
+    /// `general.architecture` names a model family the forward pass does not implement.
+    #[error("unsupported architecture {arch:?} (supported: llama, mistral, qwen2)")]
+    UnsupportedArchitecture {
+        /// The value of `general.architecture`.
+        arch: String,
+    },
+    /// A tensor the architecture needs is absent from the file.
+    #[error("missing tensor {name}")]
+    MissingTensor {
+        /// GGUF tensor name.
+        name: String,
+    },
+    /// A tensor has a shape other than the configuration implies.
+    #[error("tensor {name} has shape {found:?}, expected {expected:?} (ggml order)")]
+    TensorShape {
+        /// GGUF tensor name.
+        name: String,
+        /// Shape implied by the metadata.
+        expected: Vec<u64>,
+        /// Shape in the file.
+        found: Vec<u64>,
+    },
+    /// A metadata value is present but unusable.
+    #[error("metadata {key}: {reason}")]
+    InvalidConfig {
+        /// The GGUF key (or tensor) concerned.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Reading metadata failed (missing key, wrong type, out of range: the error names the key).
+    #[error(transparent)]
+    Format(#[from] ingot_format::FormatError),
+    /// A tensor could not be dequantized (embedding rows, non-F32 norm vectors).
+    #[error("dequantizing {name}: {source}")]
+    Dequantize {
+        /// GGUF tensor name.
+        name: String,
+        /// The quantization error.
+        source: ingot_quant::QuantError,
+    },
+    /// A caller-supplied argument is out of range.
+    #[error("invalid {name}: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        name: &'static str,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// The KV cache cannot hold the batch.
+    #[error("context full: {needed} positions needed, the cache holds {capacity}")]
+    ContextFull {
+        /// Positions the batch would occupy.
+        needed: usize,
+        /// Cache capacity.
+        capacity: usize,
+    },
+    /// A token id outside the vocabulary.
+    #[error("token id {token} is outside the vocabulary of {n_vocab}")]
+    TokenOutOfRange {
+        /// The id.
+        token: u32,
+        /// Vocabulary size.
+        n_vocab: usize,
+    },
+    /// Too few tokens for the requested evaluation.
+    #[error("the text has {have} tokens; at least {need} are needed")]
+    NotEnoughTokens {
+        /// Tokens available.
+        have: usize,
+        /// Tokens needed.
+        need: usize,
+    },
+    /// Reading or writing an output/base file failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The operation.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A KL-divergence base file does not describe this run.
+    #[error("KL base file: {field} is {found}, expected {expected}")]
+    KlBaseMismatch {
+        /// The header field.
+        field: &'static str,
+        /// Value this run needs.
+        expected: u64,
+        /// Value in the file.
+        found: u64,
+    },
+    /// A KL-divergence base file was made from different tokens.
+    #[error("KL base file: token {index} is {expected} in the base, {found} here")]
+    KlBaseTokenMismatch {
+        /// Position in the token stream.
+        index: usize,
+        /// Token in the base file.
+        expected: u32,
+        /// Token in this run.
+        found: u32,
+    },
 }

@@ -3,5 +3,10 @@
 
 mod error;
 pub use error::InferError;
+pub mod generate;
+pub mod imatrix;
 pub mod kernels;
+pub mod llama;
 pub mod matmul;
+pub mod perplexity;
+pub mod sampling;
