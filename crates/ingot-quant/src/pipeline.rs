@@ -828,12 +828,10 @@ fn decode_row(
             crate::float::bf16_to_f32_row(bytemuck::cast_slice(src), out);
         }
         ty if ty.is_quantized() => {
-            if !k_quant_decode(ty, src, out) {
-                crate::dequantize_row(ty, src, out).map_err(|source| QuantizeError::Quant {
-                    tensor: tensor.source_name.clone(),
-                    source,
-                })?
-            }
+            crate::dequantize_row(ty, src, out).map_err(|source| QuantizeError::Quant {
+                tensor: tensor.source_name.clone(),
+                source,
+            })?
         }
         ty => {
             return Err(QuantizeError::UnsupportedSource {
@@ -879,14 +877,12 @@ fn encode_row(
             crate::float::f32_to_bf16_row(x, bytemuck::cast_slice_mut(out));
         }
         ty if ty.is_quantized() => {
-            if !k_quant_encode(ty, x, weights, reference, out) {
-                crate::quantize_row(ty, x, weights, mode, out).map_err(|source| {
-                    QuantizeError::Quant {
-                        tensor: tensor.source_name.clone(),
-                        source,
-                    }
-                })?
-            }
+            crate::quantize_row(ty, x, weights, mode, out).map_err(|source| {
+                QuantizeError::Quant {
+                    tensor: tensor.source_name.clone(),
+                    source,
+                }
+            })?
         }
         ty => {
             return Err(QuantizeError::UnsupportedTarget {
@@ -896,80 +892,6 @@ fn encode_row(
         }
     }
     Ok(())
-}
-
-/// Bridge to the K-quant modules while the crate-level dispatch (`crate::quantize_row`,
-/// `crate::dequantize_row`) does not route the K types yet: dequantizes a K-type row and
-/// returns true, or returns false for any other type (or bytes that are not whole, aligned
-/// blocks, which the dispatch then reports).
-fn k_quant_decode(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> bool {
-    use crate::k_quants::{q2_k, q3_k, q4_k, q5_k, q6_k};
-    macro_rules! run {
-        ($m:ident, $b:ty) => {
-            match bytemuck::try_cast_slice::<u8, $b>(bytes) {
-                Ok(blocks) if blocks.len() * crate::blocks::QK_K == out.len() => {
-                    $m::dequantize_row(blocks, out);
-                    true
-                }
-                _ => false,
-            }
-        };
-    }
-    match ty {
-        GgmlType::Q2_K => run!(q2_k, crate::blocks::BlockQ2K),
-        GgmlType::Q3_K => run!(q3_k, crate::blocks::BlockQ3K),
-        GgmlType::Q4_K => run!(q4_k, crate::blocks::BlockQ4K),
-        GgmlType::Q5_K => run!(q5_k, crate::blocks::BlockQ5K),
-        GgmlType::Q6_K => run!(q6_k, crate::blocks::BlockQ6K),
-        _ => false,
-    }
-}
-
-/// Quantizes one row to a K type through its module (see [`k_quant_decode`]); false for other
-/// types or malformed sizes.
-fn k_quant_encode(
-    ty: GgmlType,
-    x: &[f32],
-    weights: Option<&[f32]>,
-    reference: bool,
-    out: &mut [u8],
-) -> bool {
-    use crate::k_quants::{q2_k, q3_k, q4_k, q5_k, q6_k};
-    if x.len() % crate::blocks::QK_K != 0 || weights.is_some_and(|w| w.len() != x.len()) {
-        return false;
-    }
-    macro_rules! run {
-        ($m:ident, $b:ty) => {
-            match bytemuck::try_cast_slice_mut::<u8, $b>(out) {
-                Ok(blocks) if blocks.len() * crate::blocks::QK_K == x.len() => {
-                    if reference {
-                        $m::quantize_row_ref(x, blocks);
-                    } else {
-                        $m::quantize_row(x, weights, blocks);
-                    }
-                    true
-                }
-                _ => false,
-            }
-        };
-    }
-    match ty {
-        GgmlType::Q2_K => run!(q2_k, crate::blocks::BlockQ2K),
-        GgmlType::Q3_K => run!(q3_k, crate::blocks::BlockQ3K),
-        GgmlType::Q4_K => run!(q4_k, crate::blocks::BlockQ4K),
-        GgmlType::Q5_K => run!(q5_k, crate::blocks::BlockQ5K),
-        GgmlType::Q6_K => run!(q6_k, crate::blocks::BlockQ6K),
-        _ => false,
-    }
-}
-
-/// Dequantizes one row of any supported type: the crate dispatch, plus the K types it does
-/// not route yet. Public so tests and tools decode exactly as the pipeline does.
-pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
-    if k_quant_decode(ty, bytes, out) {
-        return Ok(());
-    }
-    crate::dequantize_row(ty, bytes, out)
 }
 
 fn convert_tensor(

@@ -222,7 +222,7 @@ pub fn decode(file: &GgufFile, name: &str) -> Vec<f32> {
             .collect(),
         ty => {
             let mut out = vec![0f32; n];
-            ingot_quant::pipeline::dequantize_row(ty, bytes, &mut out).unwrap();
+            ingot_quant::dequantize_row(ty, bytes, &mut out).unwrap();
             out
         }
     }
