@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use ingot_format::{GgmlType, GgufFile, GgufWriter, SplitPolicy, Value, WriterOptions};
 use rayon::prelude::*;
 
-use crate::imatrix::{Imatrix, ImatrixError};
+use crate::imatrix::Imatrix;
 use crate::plan::{
-    is_float, FileType, ModelInfo, PlanError, PlanOptions, QuantPlan, SourceTensor, TensorPlan,
+    is_float, FileType, ModelInfo, PlanOptions, QuantPlan, SourceTensor, TensorPlan,
 };
 use crate::{QuantError, QuantMode};
 
@@ -65,97 +65,6 @@ pub const KEY_INGOT_VERSION: &str = "ingot.quantize.version";
 /// ingot's key: the pruned (input) block indices.
 pub const KEY_PRUNED_LAYERS: &str = "ingot.quantize.pruned_layers";
 
-/// Why quantizing failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum QuantizeError {
-    /// The plan could not be made.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    /// The importance matrix is unusable.
-    #[error(transparent)]
-    Imatrix(#[from] ImatrixError),
-    /// Reading the input or writing the output container failed.
-    #[error(transparent)]
-    Format(#[from] ingot_format::FormatError),
-    /// A quantizer or dequantizer rejected its input.
-    #[error("tensor {tensor}: {source}")]
-    Quant {
-        /// The tensor.
-        tensor: String,
-        /// The quantizer's error.
-        #[source]
-        source: QuantError,
-    },
-    /// A quantized tensor has no importance-matrix entry and one is required.
-    #[error("no importance matrix entry for tensor {tensor} (--require-imatrix)")]
-    MissingImatrix {
-        /// The tensor (input name).
-        tensor: String,
-    },
-    /// No entry of the importance matrix names a tensor of this model.
-    #[error("none of the {entries} importance matrix entries names a tensor of this model: the imatrix is for another model")]
-    ImatrixForAnotherModel {
-        /// Entries in the imatrix.
-        entries: usize,
-    },
-    /// A tensor holds NaN or infinity.
-    #[error("tensor {tensor}: row {row} holds a non-finite value ({value})")]
-    NonFiniteInput {
-        /// The tensor.
-        tensor: String,
-        /// The row.
-        row: u64,
-        /// The value.
-        value: f32,
-    },
-    /// The source type cannot be decoded to f32.
-    #[error("tensor {tensor}: cannot convert from type {ty}")]
-    UnsupportedSource {
-        /// The tensor.
-        tensor: String,
-        /// Its type name.
-        ty: &'static str,
-    },
-    /// The target type cannot be encoded.
-    #[error("tensor {tensor}: cannot write type {ty}")]
-    UnsupportedTarget {
-        /// The tensor.
-        tensor: String,
-        /// The type name.
-        ty: &'static str,
-    },
-    /// A `--override-kv` argument is malformed.
-    #[error("bad --override-kv {arg:?}: {problem}")]
-    BadOverride {
-        /// The argument.
-        arg: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The output would overwrite the input.
-    #[error("output {path} is the input file")]
-    OutputIsInput {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The output's directory does not exist.
-    #[error("output directory {dir} does not exist")]
-    OutputDirMissing {
-        /// The directory.
-        dir: PathBuf,
-    },
-    /// Reading tensor data from the input failed.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
 /// A parsed `--override-kv KEY=TYPE:VALUE` (llama.cpp's `string_parse_kv_override`: TYPE is
 /// `int`, `float`, `bool` or `str`).
 #[derive(Clone, Debug, PartialEq)]
@@ -181,8 +90,8 @@ pub enum KvValue {
 
 impl KvOverride {
     /// Parses `KEY=TYPE:VALUE`.
-    pub fn parse(arg: &str) -> Result<KvOverride, QuantizeError> {
-        let bad = |problem: &str| QuantizeError::BadOverride {
+    pub fn parse(arg: &str) -> Result<KvOverride, QuantError> {
+        let bad = |problem: &str| QuantError::BadKvOverride {
             arg: arg.to_owned(),
             problem: problem.to_owned(),
         };
@@ -212,8 +121,8 @@ impl KvOverride {
         })
     }
 
-    fn to_value(&self, existing: Option<&Value>) -> Result<Value, QuantizeError> {
-        let out_of_range = || QuantizeError::BadOverride {
+    fn to_value(&self, existing: Option<&Value>) -> Result<Value, QuantError> {
+        let out_of_range = || QuantError::BadKvOverride {
             arg: self.key.clone(),
             problem: "integer out of range for the key's existing type".to_owned(),
         };
@@ -373,7 +282,7 @@ impl<'f> Prepared<'f> {
         input: &'f GgufFile,
         imatrix: Option<Imatrix>,
         opts: &QuantizeOptions,
-    ) -> Result<Prepared<'f>, QuantizeError> {
+    ) -> Result<Prepared<'f>, QuantError> {
         let model = model_info(input);
         let sources: Vec<SourceTensor> = input
             .tensors()
@@ -411,7 +320,7 @@ impl<'f> Prepared<'f> {
                     )?;
                     if w.is_none() {
                         if opts.require_imatrix {
-                            return Err(QuantizeError::MissingImatrix {
+                            return Err(QuantError::MissingImatrix {
                                 tensor: t.source_name.clone(),
                             });
                         }
@@ -422,7 +331,7 @@ impl<'f> Prepared<'f> {
                     w
                 }
                 None if quantized && opts.require_imatrix => {
-                    return Err(QuantizeError::MissingImatrix {
+                    return Err(QuantError::MissingImatrix {
                         tensor: t.source_name.clone(),
                     })
                 }
@@ -437,7 +346,7 @@ impl<'f> Prepared<'f> {
         }
         if let Some(im) = imatrix.as_ref() {
             if !im.is_empty() && matched == 0 {
-                return Err(QuantizeError::ImatrixForAnotherModel { entries: im.len() });
+                return Err(QuantError::ImatrixForAnotherModel { entries: im.len() });
             }
         }
 
@@ -457,7 +366,7 @@ impl<'f> Prepared<'f> {
 
     /// Writes the output to `out` (or its shards), reporting progress. Nothing appears at
     /// `out` unless every tensor was written.
-    pub fn write(&self, out: &Path, progress: &mut dyn Progress) -> Result<Summary, QuantizeError> {
+    pub fn write(&self, out: &Path, progress: &mut dyn Progress) -> Result<Summary, QuantError> {
         check_output_path(self.input, out)?;
         let start = Instant::now();
         let (mut writers, writer_of) = self.writers(out)?;
@@ -496,7 +405,7 @@ impl<'f> Prepared<'f> {
     /// The writer(s) with everything declared, and which writer each tensor goes to. One
     /// writer (which may itself split by size), or with `keep_split` one per input shard:
     /// shard 0 gets the metadata, every shard its `split.*` keys, as llama-quantize does.
-    fn writers(&self, out: &Path) -> Result<(Vec<GgufWriter>, Vec<usize>), QuantizeError> {
+    fn writers(&self, out: &Path) -> Result<(Vec<GgufWriter>, Vec<usize>), QuantError> {
         use ingot_format::split::{
             prefix_of, shard_path, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT,
         };
@@ -604,18 +513,18 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-fn check_output_path(input: &GgufFile, out: &Path) -> Result<(), QuantizeError> {
+fn check_output_path(input: &GgufFile, out: &Path) -> Result<(), QuantError> {
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(QuantizeError::OutputDirMissing { dir });
+        return Err(QuantError::OutputDirMissing { dir });
     }
     if let Ok(out_canon) = out.canonicalize() {
         for p in input.shard_paths().flatten() {
             if p.canonicalize().is_ok_and(|c| c == out_canon) {
-                return Err(QuantizeError::OutputIsInput {
+                return Err(QuantError::OutputIsInput {
                     path: out.to_path_buf(),
                 });
             }
@@ -637,7 +546,7 @@ fn build_metadata(
     plan: &QuantPlan,
     imatrix: Option<&Imatrix>,
     opts: &QuantizeOptions,
-) -> Result<Vec<(String, Value)>, QuantizeError> {
+) -> Result<Vec<(String, Value)>, QuantError> {
     use ingot_format::split::{SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
     let mut md: Vec<(String, Value)> = input
         .metadata()
@@ -742,16 +651,13 @@ struct DataReader<'f> {
 }
 
 impl<'f> DataReader<'f> {
-    fn new(input: &'f GgufFile) -> Result<DataReader<'f>, QuantizeError> {
+    fn new(input: &'f GgufFile) -> Result<DataReader<'f>, QuantError> {
         let files = input
             .shard_paths()
             .map(|p| match p {
                 Some(p) => File::open(p)
                     .map(|f| Some((f, p.to_path_buf())))
-                    .map_err(|source| QuantizeError::Read {
-                        path: p.to_path_buf(),
-                        source,
-                    }),
+                    .map_err(|source| QuantError::io(p.to_path_buf(), source)),
                 None => Ok(None),
             })
             .collect::<Result<_, _>>()?;
@@ -759,7 +665,7 @@ impl<'f> DataReader<'f> {
     }
 
     /// Fills `buf` with the tensor's bytes starting `offset` bytes into its data.
-    fn read(&self, t: &TensorPlan, offset: u64, buf: &mut [u8]) -> Result<(), QuantizeError> {
+    fn read(&self, t: &TensorPlan, offset: u64, buf: &mut [u8]) -> Result<(), QuantError> {
         let view = self
             .input
             .tensor(&t.source_name)
@@ -772,10 +678,7 @@ impl<'f> DataReader<'f> {
                     .data_offset(info.shard())
                     .expect("shard index from the file's own tensor info");
                 f.read_exact_at(buf, base + info.offset() + offset)
-                    .map_err(|source| QuantizeError::Read {
-                        path: path.clone(),
-                        source,
-                    })
+                    .map_err(|source| QuantError::io(path.clone(), source))
             }
             None => {
                 let start = offset as usize;
@@ -791,7 +694,7 @@ fn copy_tensor(
     t: &TensorPlan,
     w: &mut GgufWriter,
     progress: &mut dyn Progress,
-) -> Result<(), QuantizeError> {
+) -> Result<(), QuantError> {
     let total = t.source_bytes;
     let mut buf = vec![0u8; (total as usize).min(COPY_PIECE)];
     let mut done = 0u64;
@@ -814,7 +717,7 @@ fn decode_row(
     row: u64,
     src: &[u8],
     out: &mut [f32],
-) -> Result<(), QuantizeError> {
+) -> Result<(), QuantError> {
     match tensor.source_type {
         GgmlType::F32 => {
             for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
@@ -827,21 +730,17 @@ fn decode_row(
         GgmlType::BF16 => {
             crate::float::bf16_to_f32_row(bytemuck::cast_slice(src), out);
         }
-        ty if ty.is_quantized() => {
-            crate::dequantize_row(ty, src, out).map_err(|source| QuantizeError::Quant {
-                tensor: tensor.source_name.clone(),
-                source,
-            })?
-        }
+        ty if ty.is_quantized() => crate::dequantize_row(ty, src, out)
+            .map_err(|source| QuantError::in_tensor(&tensor.source_name, source))?,
         ty => {
-            return Err(QuantizeError::UnsupportedSource {
+            return Err(QuantError::UnsupportedSource {
                 tensor: tensor.source_name.clone(),
                 ty: ty.name(),
             })
         }
     }
     if let Some(v) = out.iter().find(|v| !v.is_finite()) {
-        return Err(QuantizeError::NonFiniteInput {
+        return Err(QuantError::NonFiniteInput {
             tensor: tensor.source_name.clone(),
             row,
             value: *v,
@@ -857,7 +756,7 @@ fn encode_row(
     weights: Option<&[f32]>,
     reference: bool,
     out: &mut [u8],
-) -> Result<(), QuantizeError> {
+) -> Result<(), QuantError> {
     let reference = reference && weights.is_none();
     let mode = if reference {
         QuantMode::Reference
@@ -876,16 +775,10 @@ fn encode_row(
         GgmlType::BF16 => {
             crate::float::f32_to_bf16_row(x, bytemuck::cast_slice_mut(out));
         }
-        ty if ty.is_quantized() => {
-            crate::quantize_row(ty, x, weights, mode, out).map_err(|source| {
-                QuantizeError::Quant {
-                    tensor: tensor.source_name.clone(),
-                    source,
-                }
-            })?
-        }
+        ty if ty.is_quantized() => crate::quantize_row(ty, x, weights, mode, out)
+            .map_err(|source| QuantError::in_tensor(&tensor.source_name, source))?,
         ty => {
-            return Err(QuantizeError::UnsupportedTarget {
+            return Err(QuantError::UnsupportedTarget {
                 tensor: tensor.source_name.clone(),
                 ty: ty.name(),
             })
@@ -901,9 +794,9 @@ fn convert_tensor(
     reference: bool,
     w: &mut GgufWriter,
     progress: &mut dyn Progress,
-) -> Result<(), QuantizeError> {
+) -> Result<(), QuantError> {
     if !is_float(t.source_type) && !t.source_type.is_quantized() {
-        return Err(QuantizeError::UnsupportedSource {
+        return Err(QuantError::UnsupportedSource {
             tensor: t.source_name.clone(),
             ty: t.source_type.name(),
         });
