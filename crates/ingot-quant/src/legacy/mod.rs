@@ -8,6 +8,7 @@
 //!
 //! Layouts, formulas and sources: `formats/blocks.md`.
 
+pub mod arch;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q5_0;
@@ -94,8 +95,8 @@ pub(crate) fn unpack_five_bits(qs: &[u8; QK / 2], qh: &[u8; 4]) -> [u8; QK] {
 /// quantizers pick it: `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`. Returns
 /// (amax, max); (0, +0) for an all-zero block, like ggml's initial values.
 ///
-/// Computed as a lane-wise maximum (which vectorises) and then a scan for the first element
-/// reaching it — the same element the sequential loop ends on.
+/// Computed as a lane-wise maximum, then a bit mask of the elements reaching it (both
+/// vectorise); its lowest set bit is the element the sequential loop ends on.
 #[inline(always)]
 pub(crate) fn signed_absmax(x: &[f32; QK]) -> (f32, f32) {
     let mut lanes = [0.0f32; 8];
@@ -109,8 +110,11 @@ pub(crate) fn signed_absmax(x: &[f32; QK]) -> (f32, f32) {
     if amax == 0.0 {
         return (0.0, 0.0);
     }
-    let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
-    (amax, max)
+    let mut hits = 0u32;
+    for (j, v) in x.iter().enumerate() {
+        hits |= u32::from(v.abs() == amax) << j;
+    }
+    (amax, x[hits.trailing_zeros() as usize % QK])
 }
 
 /// Minimum and maximum as ggml's type-1 reference quantizers compute them (starting from

@@ -60,6 +60,12 @@ fn block_of(x: &[f32]) -> &[f32; QK] {
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_1]) {
     assert_row("q4_1::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q4_1_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ4_1]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let (d, m, q) = reference_block(block_of(xb));
         *o = store(d, m, &q);
@@ -74,10 +80,21 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_1]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_1]) {
     assert_row("q4_1::quantize_row", x.len(), out.len());
     assert_weights("q4_1::quantize_row", x.len(), weights);
+    (super::arch::active().q4_1)(x, weights, out)
+}
+
+/// The search row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn search_row_body(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_1]) {
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
-        let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
-        let (d, m, q) = search::quantize_type1(xb, &w, N, reference_block(xb));
+        let reference = reference_block(xb);
+        let (d, m, q) = match search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])) {
+            Some(w) => {
+                search::quantize_type1::<{ search::TYPE1_WEIGHTED }>(xb, Some(w), N, reference)
+            }
+            None => search::quantize_type1::<{ search::TYPE1_PLAIN }>(xb, None, N, reference),
+        };
         *o = store(d, m, &q);
     }
 }

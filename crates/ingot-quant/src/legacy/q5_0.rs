@@ -64,6 +64,12 @@ fn block_of(x: &[f32]) -> &[f32; QK] {
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ5_0]) {
     assert_row("q5_0::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q5_0_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ5_0]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let (d, q) = reference_block(block_of(xb));
         *o = store(d, &q);
@@ -78,11 +84,21 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ5_0]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
     assert_row("q5_0::quantize_row", x.len(), out.len());
     assert_weights("q5_0::quantize_row", x.len(), weights);
-    let mut scratch = Vec::with_capacity(search::MAX_EVENTS);
+    (super::arch::active().q5_0)(x, weights, out)
+}
+
+/// The search row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn search_row_body(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
-        let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
-        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb), &mut scratch);
+        let reference = reference_block(xb);
+        let (d, q) = match search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])) {
+            Some(w) => {
+                search::quantize_type0::<{ search::TYPE0_WEIGHTED }>(xb, Some(w), N, reference)
+            }
+            None => search::quantize_type0::<{ search::TYPE0_PLAIN }>(xb, None, N, reference),
+        };
         *o = store(d, &q);
     }
 }

@@ -60,6 +60,12 @@ pub(crate) fn quantize_block_ref(x: &[f32; QK]) -> BlockQ8_0 {
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ8_0]) {
     assert_row("q8_0::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q8_0_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ8_0]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
         *o = quantize_block_ref(xb.try_into().expect("chunks_exact yields QK values"));
     }

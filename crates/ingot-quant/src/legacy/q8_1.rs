@@ -31,6 +31,12 @@ const _: () = assert!(size_of::<BlockQ8_1>() == 36);
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ8_1]) {
     assert_row("q8_1::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q8_1_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ8_1]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let xb: &[f32; QK] = xb.try_into().expect("chunks_exact yields QK values");
         let d = super::q8_0::absmax(xb) / 127.0;
