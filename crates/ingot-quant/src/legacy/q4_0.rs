@@ -7,7 +7,9 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::{assert_row, assert_weights, pack_nibbles, search, signed_absmax, unpack_nibbles};
+use super::{
+    assert_row, assert_weights, pack_nibbles, search, signed_absmax, trunc_u8, unpack_nibbles,
+};
 use crate::blocks::QK;
 use crate::float::f32_to_f16_bits;
 
@@ -33,11 +35,16 @@ fn reference_block(x: &[f32; QK]) -> (u16, [u8; QK]) {
     let (_, max) = signed_absmax(x);
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let mut q = [0u8; QK];
+    // Two loops (the value, then the integer conversion): the shape that vectorises.
+    let mut v = [0.0f32; QK];
     for j in 0..QK {
         // C: MIN(15, (int8_t)(x*id + 8.5f)). The argument is ≥ 0.5 (so truncation is floor)
         // and min(15, trunc(v)) = trunc(min(v, 15)): clamping first keeps the loop vectorisable.
-        q[j] = (x[j] * id + 8.5).min(15.0) as i32 as u8;
+        v[j] = (x[j] * id + 8.5).min(15.0);
+    }
+    let mut q = [0u8; QK];
+    for j in 0..QK {
+        q[j] = trunc_u8(v[j]);
     }
     (f32_to_f16_bits(d), q)
 }

@@ -6,7 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::{assert_row, assert_weights, min_max, pack_nibbles, search, unpack_nibbles};
+use super::{assert_row, assert_weights, min_max, pack_nibbles, search, trunc_u8, unpack_nibbles};
 use crate::blocks::QK;
 use crate::float::f32_to_f16_bits;
 
@@ -32,9 +32,14 @@ fn reference_block(x: &[f32; QK]) -> (u16, u16, [u8; QK]) {
     let (min, max) = min_max(x);
     let d = (max - min) / 15.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    // Two loops (the value, then the integer conversion): the shape that vectorises.
+    let mut v = [0.0f32; QK];
+    for j in 0..QK {
+        v[j] = ((x[j] - min) * id + 0.5).min(15.0);
+    }
     let mut q = [0u8; QK];
     for j in 0..QK {
-        q[j] = ((x[j] - min) * id + 0.5).min(15.0) as u8;
+        q[j] = trunc_u8(v[j]);
     }
     (f32_to_f16_bits(d), f32_to_f16_bits(min), q)
 }

@@ -8,7 +8,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::{
-    assert_row, assert_weights, pack_high_bits, pack_nibbles, search, signed_absmax,
+    assert_row, assert_weights, pack_high_bits, pack_nibbles, search, signed_absmax, trunc_u8,
     unpack_five_bits,
 };
 use crate::blocks::QK;
@@ -36,9 +36,14 @@ fn reference_block(x: &[f32; QK]) -> (u16, [u8; QK]) {
     let (_, max) = signed_absmax(x);
     let d = max / -16.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    // Two loops (the value, then the integer conversion): the shape that vectorises.
+    let mut v = [0.0f32; QK];
+    for j in 0..QK {
+        v[j] = (x[j] * id + 16.5).min(31.0);
+    }
     let mut q = [0u8; QK];
     for j in 0..QK {
-        q[j] = (x[j] * id + 16.5).min(31.0) as u8;
+        q[j] = trunc_u8(v[j]);
     }
     (f32_to_f16_bits(d), q)
 }

@@ -7,7 +7,8 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::{
-    assert_row, assert_weights, min_max, pack_high_bits, pack_nibbles, search, unpack_five_bits,
+    assert_row, assert_weights, min_max, pack_high_bits, pack_nibbles, search, trunc_u8,
+    unpack_five_bits,
 };
 use crate::blocks::QK;
 use crate::float::f32_to_f16_bits;
@@ -36,11 +37,16 @@ fn reference_block(x: &[f32; QK]) -> (u16, u16, [u8; QK]) {
     let (min, max) = min_max(x);
     let d = (max - min) / 31.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let mut q = [0u8; QK];
+    // Two loops (the value, then the integer conversion): the shape that vectorises.
+    let mut v = [0.0f32; QK];
     for j in 0..QK {
         // C: (uint8_t)(x0 + 0.5f), no clamp; ≤ 31 up to rounding. The fifth bit keeps only
         // bit 4, the nibble bits 0–3, exactly like ggml's masks.
-        q[j] = (((x[j] - min) * id + 0.5) as u8) & 0x1F;
+        v[j] = (x[j] - min) * id + 0.5;
+    }
+    let mut q = [0u8; QK];
+    for j in 0..QK {
+        q[j] = trunc_u8(v[j]) & 0x1F;
     }
     (f32_to_f16_bits(d), f32_to_f16_bits(min), q)
 }

@@ -41,12 +41,16 @@ pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ8_1]) {
         let xb: &[f32; QK] = xb.try_into().expect("chunks_exact yields QK values");
         let d = super::q8_0::absmax(xb) / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let mut qs = [0i8; QK];
-        let mut sum = 0i32;
-        for (q, &v) in qs.iter_mut().zip(xb) {
-            *q = round_to_i8(v * id);
-            sum += i32::from(*q);
+        let mut v = [0.0f32; QK];
+        for (p, &xv) in v.iter_mut().zip(xb) {
+            *p = xv * id;
         }
+        let mut qs = [0i8; QK];
+        for (q, &p) in qs.iter_mut().zip(&v) {
+            *q = round_to_i8(p);
+        }
+        // An integer sum: any order gives the same value.
+        let sum: i32 = qs.iter().map(|&q| i32::from(q)).sum();
         *o = BlockQ8_1 {
             d: f32_to_f16(d),
             s: f32_to_f16(sum as f32 * d),

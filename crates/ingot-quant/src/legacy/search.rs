@@ -207,7 +207,7 @@ fn assign(
 fn to_bytes(l: &Levels, offset: f32) -> [u8; QK] {
     let mut q = [0u8; QK];
     for j in 0..QK {
-        q[j] = (l[j] + offset) as i32 as u8;
+        q[j] = super::trunc_u8(l[j] + offset);
     }
     q
 }
