@@ -29,10 +29,10 @@ const _: () = assert!(size_of::<BlockQ4_0>() == 18);
 /// Offset of the stored levels: q = L + 8, L ∈ [−8, 7].
 const N: i32 = 8;
 
-/// ggml's reference block: (d bits, levels q ∈ [0, 15]).
+/// ggml's reference block, given `max` = the signed element of largest magnitude
+/// ([`signed_absmax`]): (d bits, levels q ∈ [0, 15]).
 #[inline(always)]
-fn reference_block(x: &[f32; QK]) -> (u16, [u8; QK]) {
-    let (_, max) = signed_absmax(x);
+fn reference_block(x: &[f32; QK], max: f32) -> (u16, [u8; QK]) {
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     // Two loops (the value, then the integer conversion): the shape that vectorises.
@@ -76,7 +76,8 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_0]) {
 #[inline(always)]
 pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ4_0]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
-        let (d, q) = reference_block(block_of(xb));
+        let xb = block_of(xb);
+        let (d, q) = reference_block(xb, signed_absmax(xb).1);
         *o = store(d, &q);
     }
 }
@@ -98,12 +99,19 @@ pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_0]) {
 pub(crate) fn search_row_body(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_0]) {
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
-        let reference = reference_block(xb);
+        let extremes = signed_absmax(xb);
+        let reference = reference_block(xb, extremes.1);
         let (d, q) = match search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])) {
-            Some(w) => {
-                search::quantize_type0::<{ search::TYPE0_WEIGHTED }>(xb, Some(w), N, reference)
+            Some(w) => search::quantize_type0::<{ search::TYPE0_WEIGHTED }>(
+                xb,
+                Some(w),
+                N,
+                extremes,
+                reference,
+            ),
+            None => {
+                search::quantize_type0::<{ search::TYPE0_PLAIN }>(xb, None, N, extremes, reference)
             }
-            None => search::quantize_type0::<{ search::TYPE0_PLAIN }>(xb, None, N, reference),
         };
         *o = store(d, &q);
     }

@@ -152,6 +152,30 @@ fn hsum(v: &[f32; LANES]) -> f32 {
     ((h[0] + h[4]) + (h[1] + h[5])) + ((h[2] + h[6]) + (h[3] + h[7]))
 }
 
+/// Maximum of G lanes (G a power of two, or a multiple of 16), folded in halves so it
+/// vectorises.
+#[inline(always)]
+fn lane_max<const G: usize>(v: &[f32; G]) -> f32 {
+    let mut m = [0.0f32; LANES];
+    if G >= LANES {
+        for h in 0..G / LANES {
+            for i in 0..LANES {
+                m[i] = fmax(m[i], v[h * LANES + i]);
+            }
+        }
+    } else {
+        m[..G].copy_from_slice(v);
+    }
+    let mut width = LANES.min(G) / 2;
+    while width > 0 {
+        for i in 0..width {
+            m[i] = fmax(m[i], m[i + width]);
+        }
+        width /= 2;
+    }
+    m[0]
+}
+
 /// Weight of element j: 1 for plain squared error.
 #[inline(always)]
 fn wt(w: Option<&[f32; QK]>, j: usize) -> f32 {
@@ -222,29 +246,6 @@ fn from_bytes(q: &[u8; QK], offset: f32) -> Levels {
     l
 }
 
-/// Largest magnitude and the signed element reaching it (any of them on ties).
-#[inline(always)]
-fn absmax_signed(x: &[f32; QK]) -> (f32, f32) {
-    let mut hi = [0.0f32; LANES];
-    let mut lo = [0.0f32; LANES];
-    for h in 0..QK / LANES {
-        for i in 0..LANES {
-            hi[i] = fmax(hi[i], x[h * LANES + i]);
-            lo[i] = fmin(lo[i], x[h * LANES + i]);
-        }
-    }
-    let (mut mx, mut mn) = (0.0f32, 0.0f32);
-    for i in 0..LANES {
-        mx = fmax(mx, hi[i]);
-        mn = fmin(mn, lo[i]);
-    }
-    if -mn > mx {
-        (-mn, mn)
-    } else {
-        (mx, mx)
-    }
-}
-
 /// Grid positions u ∈ [0, 1] of the type-0 candidates: the first G/2 for one sign, the rest
 /// for the other, each half denser near 0 (k ≈ n), where most blocks' best scale lies.
 const fn type0_grid<const G: usize>() -> [f32; G] {
@@ -261,12 +262,14 @@ const fn type0_grid<const G: usize>() -> [f32; G] {
 
 /// ingot's type-0 block: the best grid candidate (after f16 rounding) and the reference block
 /// `reference` = (d bits, q), under the weights `w` (`None`: plain squared error). `G` is the
-/// number of candidates (half per sign); returns (d bits, q) with q = L + n.
+/// number of candidates (half per sign); (amax, max) are the block's largest magnitude and
+/// the signed element reaching it ([`super::signed_absmax`]). Returns (d bits, q), q = L + n.
 #[inline(always)]
 pub(crate) fn quantize_type0<const G: usize>(
     x: &[f32; QK],
     w: Option<&[f32; QK]>,
     n: i32,
+    (amax, max): (f32, f32),
     reference: (u16, [u8; QK]),
 ) -> (u16, [u8; QK]) {
     let nf = n as f32;
@@ -275,7 +278,6 @@ pub(crate) fn quantize_type0<const G: usize>(
     if ref_err == 0.0 {
         return reference;
     }
-    let (amax, max) = absmax_signed(x);
     if amax == 0.0 {
         return reference;
     }
@@ -283,6 +285,7 @@ pub(crate) fn quantize_type0<const G: usize>(
     // Signed inverse scales: the largest element at −k (σ = −s, k ∈ [n − 1, 1.5n + 2]) or at
     // +k (σ = s, k ∈ [n − 2, 1.5(n − 1) + 2]).
     let grid = const { type0_grid::<G>() };
+    let inv_amax = 1.0 / amax;
     let mut ids = [0.0f32; G];
     for (i, id) in ids.iter_mut().enumerate() {
         let (sigma, k_lo, k_hi) = if i < G / 2 {
@@ -290,7 +293,7 @@ pub(crate) fn quantize_type0<const G: usize>(
         } else {
             (s, nf - 2.0, 1.5 * (nf - 1.0) + 2.0)
         };
-        *id = sigma * (k_lo + (k_hi - k_lo) * grid[i]) / amax;
+        *id = sigma * (k_lo + (k_hi - k_lo) * grid[i]) * inv_amax;
     }
     let range = (-nf, nf - 1.0);
     let mut sxl = [0.0f32; G];
@@ -305,22 +308,32 @@ pub(crate) fn quantize_type0<const G: usize>(
             sll[c] += (wj * l) * l;
         }
     }
-    let mut top = (0.0f32, 0.0f32, 0.0f32); // (score, sxl, sll)
+    // The best lane: scores sxl²/sll in lanes, their maximum, then the first lane reaching it.
+    let mut score = [0.0f32; G];
     for c in 0..G {
-        if sll[c] > 0.0 {
-            let score = sxl[c] * sxl[c] / sll[c];
-            if score > top.0 {
-                top = (score, sxl[c], sll[c]);
-            }
-        }
+        score[c] = if sll[c] > 0.0 {
+            sxl[c] * sxl[c] / sll[c]
+        } else {
+            0.0
+        };
     }
-    if top.0 <= 0.0 {
+    let top = lane_max(&score);
+    if top <= 0.0 {
         return reference;
     }
+    let mut hits = 0u64;
+    for c in 0..G {
+        hits |= u64::from(score[c] == top) << c;
+    }
+    let c = hits.trailing_zeros() as usize % G;
     let mut best = (reference.0, ref_levels);
     let mut best_err = ref_err;
-    if try_type0(x, w, range, top.1 / top.2, &mut best, &mut best_err) {
-        // One refit for the assignment the rounded scale produced.
+    if !try_type0(x, w, range, sxl[c] / sll[c], &mut best, &mut best_err) {
+        return reference;
+    }
+    // With importance weights, one refit for the assignment the rounded scale produced (for
+    // plain error it gains ~0.3 % of error for ~25 % of the time: skipped).
+    if w.is_some() {
         let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
         for h in 0..QK / LANES {
             for i in 0..LANES {
@@ -334,8 +347,6 @@ pub(crate) fn quantize_type0<const G: usize>(
         if sll > 0.0 {
             try_type0(x, w, range, sxl / sll, &mut best, &mut best_err);
         }
-    } else {
-        return reference;
     }
     (best.0, to_bytes(&best.1, nf))
 }
