@@ -1,6 +1,7 @@
-//! The streaming quantize driver: one pass over a GGUF model, each tensor converted in
-//! row chunks, quantized row-parallel with rayon, and streamed to a [`GgufWriter`] that
-//! renames its temp file into place only when everything is written.
+//! The streaming quantize driver: one pass over a model ([`ModelSource`]: a GGUF file, or a
+//! Hugging Face model through `ingot_convert::HfInput`), each tensor converted in row chunks,
+//! quantized row-parallel with rayon, and streamed to a [`GgufWriter`] that renames its temp
+//! file into place only when everything is written.
 //!
 //! ```text
 //! prepare(input, imatrix, options):
@@ -12,19 +13,20 @@
 //!               pruning (block_count, per-layer arrays trimmed), provenance, --override-kv
 //! write(prepared, out):
 //!   declare metadata and every tensor (output name, shape, target type)
-//!   for each tensor, in input order:
-//!     unchanged type → copy its bytes in pieces
-//!     otherwise, per chunk of rows (≈ CHUNK_F32_BYTES of f32):
-//!       pread the source rows  →  rayon over rows: decode to f32 (f16/bf16/f32 or
-//!       dequantize), reject NaN/inf, encode to the target (quantize_row with the row's
-//!       imatrix slice, or f16/bf16/f32)  →  append to the writer
+//!   jobs = every tensor, in input order, cut into whole-row chunks (≈ CHUNK_F32_BYTES of f32
+//!          when converted, COPY_PIECE bytes when copied; multiples of the source's row group)
+//!   read job 0
+//!   for k in 0..=jobs:                       # a three-stage pipeline, rayon::join per step
+//!     | this thread: write job k−1 (the writer hashes it), pread job k+1
+//!     | the pool:    job k rows in parallel: decode to f32 (F16C f16 / bf16 / f32 / dequantize),
+//!     |              reject NaN/inf, quantize with the row's imatrix slice (or copy bytes)
 //!   finish: fsync + rename (a failure or an early drop leaves nothing at OUT)
 //! ```
 //!
 //! Memory: tensor data is read with positioned reads (`pread`) from the input file, not
 //! through the memory map, so pages of the model never accumulate in the process's resident
-//! set; the working set is one chunk of source bytes, its f32 rows and its encoded rows —
-//! bounded by a few times [`CHUNK_F32_BYTES`] whatever the model or tensor size.
+//! set; the working set is two source and two output buffers of one job each plus one f32 row
+//! per thread — bounded by a few times [`CHUNK_F32_BYTES`] whatever the model or tensor size.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
