@@ -247,6 +247,91 @@ pub(crate) fn affine_search<S: F32x8, const N: usize, const MAD: bool>(
     }
 }
 
+/// `make_qx_quants` (`rmse_type = 1`) on eight sub-blocks of `N` values, transposed, with
+/// weights `wt` (x² for ggml's reference, the importance weights otherwise). Writes the codes
+/// `l + nmax` (0..2·nmax) into `l_out[k][i]` for sub-block `k` and returns the scales.
+///
+/// For finite input, clamping `iscale·x` to [−nmax, nmax − 1] and rounding with 1.5·2²³ gives
+/// ggml's `MAX(−nmax, MIN(nmax − 1, nearest_int(iscale·x)))` (the bounds are integers).
+#[inline(always)]
+pub(crate) fn symmetric_search<S: F32x8, const N: usize>(
+    s: S,
+    nmax: i32,
+    xt: &[[f32; 8]; N],
+    wt: &[[f32; 8]; N],
+    l_out: &mut [[u8; N]; 8],
+) -> [f32; 8] {
+    let zero = s.splat(0.0);
+    let magic = s.splat(12_582_912.0);
+    let lo = s.splat(-(nmax as f32));
+    let hi = s.splat((nmax - 1) as f32);
+    let code = |iscale: S::V, x: S::V| {
+        let v = s.min(s.max(s.mul(iscale, x), lo), hi);
+        s.sub(s.add(v, magic), magic)
+    };
+    let mut amax = zero;
+    let mut max = zero;
+    for row in xt {
+        let x = s.load(row);
+        let ax = s.abs(x);
+        let m = s.lt(amax, ax);
+        amax = s.select(m, ax, amax);
+        max = s.select(m, x, max);
+    }
+    let nmaxf = nmax as f32;
+    let sums = |iscale: S::V, lt: &mut [[f32; 8]; N]| {
+        let mut sumlx = zero;
+        let mut suml2 = zero;
+        for i in 0..N {
+            let (x, w) = (s.load(&xt[i]), s.load(&wt[i]));
+            let l = code(iscale, x);
+            lt[i] = s.store(l);
+            sumlx = s.add(sumlx, s.mul(s.mul(w, x), l));
+            suml2 = s.add(suml2, s.mul(s.mul(w, l), l));
+        }
+        (sumlx, suml2)
+    };
+    let mut lt = [[0.0f32; 8]; N];
+    let (sumlx, suml2) = sums(s.div(s.splat(-nmaxf), max), &mut lt);
+    // ggml tests suml2 != 0; with weights ≥ 0 (the dispatch rejects others) that is suml2 > 0.
+    let nonzero = s.lt(zero, suml2);
+    let mut scale = s.select(nonzero, s.div(sumlx, suml2), zero);
+    let mut best = s.mul(scale, sumlx);
+    let mut laux = [[0.0f32; 8]; N];
+    for is in -9i32..=9 {
+        if is == 0 {
+            continue;
+        }
+        let iscale = s.div(s.splat(-(nmaxf + 0.1 * is as f32)), max);
+        let (sumlx, suml2) = sums(iscale, &mut laux);
+        let accept = s.and(
+            s.lt(zero, suml2),
+            s.lt(s.mul(best, suml2), s.mul(sumlx, sumlx)),
+        );
+        if s.any(accept) {
+            for i in 0..N {
+                lt[i] = s.store(s.select(accept, s.load(&laux[i]), s.load(&lt[i])));
+            }
+            let sc = s.div(sumlx, suml2);
+            scale = s.select(accept, sc, scale);
+            best = s.select(accept, s.mul(sc, sumlx), best);
+        }
+    }
+    let amax = s.store(amax);
+    let mut scale = s.store(scale);
+    for k in 0..8 {
+        if amax[k] < super::ggml_search::GROUP_MAX_EPS {
+            scale[k] = 0.0;
+            l_out[k] = [0; N];
+        } else {
+            for i in 0..N {
+                l_out[k][i] = (lt[i][k] as i32 + nmax) as u8;
+            }
+        }
+    }
+    scale
+}
+
 /// Transposes `L` consecutive sub-blocks of `N` values (`x[N·k + i]`) into lanes.
 #[inline(always)]
 pub(crate) fn transpose_in<const L: usize, const N: usize>(x: &[f32]) -> [[f32; L]; N] {
@@ -257,7 +342,7 @@ pub(crate) fn transpose_in<const L: usize, const N: usize>(x: &[f32]) -> [[f32; 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::k_quants::ggml_search::make_qkx2_quants;
+    use crate::k_quants::ggml_search::{make_qkx2_quants, make_qx_quants};
 
     /// Checks [`affine_search`] with `s` against the scalar `make_qkx2_quants`, sub-block by
     /// sub-block, bit for bit.
@@ -307,6 +392,53 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    /// Checks [`symmetric_search`] with `s` against the scalar `make_qx_quants`, bit for bit.
+    pub(crate) fn symmetric_lanes_match_scalar<S: F32x8>(s: S) {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut uniform = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ((seed >> 40) as f32 + 0.5) / (1u64 << 24) as f32 - 0.5
+        };
+        for round in 0..40 {
+            let mut x: Vec<f32> = (0..8 * 16)
+                .map(|_| uniform() * (1 + round) as f32)
+                .collect();
+            x[..16].fill(0.0);
+            x[16..32].fill(-0.3);
+            x[40] = 1e-16;
+            let weighted = round % 2 == 1;
+            let w: Vec<f32> = if weighted {
+                x.iter().map(|v| v.abs() + 0.01).collect()
+            } else {
+                x.iter().map(|v| v * v).collect()
+            };
+            let nmax = [32, 4, 31][round % 3];
+            let xt = transpose_in::<8, 16>(&x);
+            let wt = transpose_in::<8, 16>(&w);
+            let mut l = [[0u8; 16]; 8];
+            let sc = symmetric_search::<S, 16>(s, nmax, &xt, &wt, &mut l);
+            for k in 0..8 {
+                let r = 16 * k..16 * k + 16;
+                let mut lr = [0u8; 16];
+                let wk = weighted.then(|| &w[r.clone()]);
+                let want = make_qx_quants(nmax, &x[r], &mut lr, wk);
+                assert_eq!(
+                    sc[k].to_bits(),
+                    want.to_bits(),
+                    "scale, lane {k} round {round}"
+                );
+                assert_eq!(l[k], lr, "codes, lane {k} round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn portable_symmetric_lanes_match_scalar_search() {
+        symmetric_lanes_match_scalar(Portable);
     }
 
     #[test]

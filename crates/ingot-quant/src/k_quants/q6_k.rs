@@ -16,7 +16,8 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::ggml_search::{make_qx_quants, GROUP_MAX_EPS};
+use super::ggml_search::GROUP_MAX_EPS;
+use super::lanes;
 use super::lanes::F32x8;
 use super::refine::{self, SymmetricFormat, SymmetricState};
 use super::{arch, check_row, check_weights, nearest_int};
@@ -116,30 +117,43 @@ fn finish_block(x: &[f32], scales: &[f32; 16], l: &mut [u8; QK_K]) -> BlockQ6K {
     pack(d, &sc, l)
 }
 
+/// The sixteen `make_qx_quants(32, ..)` scales of a block, eight sub-blocks per lane pass,
+/// with weights x² (`None`, ggml's reference) or the importance weights.
+#[inline(always)]
+fn sub_block_scales<S: F32x8>(s: S, x: &[f32], w: Option<&[f32]>, l: &mut [u8; QK_K]) -> [f32; 16] {
+    let mut scales = [0f32; 16];
+    for half in 0..2 {
+        let r = 128 * half..128 * half + 128;
+        let xt = lanes::transpose_in::<8, 16>(&x[r.clone()]);
+        let wt = match w {
+            Some(w) => lanes::transpose_in::<8, 16>(&w[r]),
+            None => std::array::from_fn(|i| std::array::from_fn(|k| xt[i][k] * xt[i][k])),
+        };
+        let mut codes = [[0u8; 16]; 8];
+        let sc = lanes::symmetric_search::<S, 16>(s, 32, &xt, &wt, &mut codes);
+        scales[8 * half..8 * half + 8].copy_from_slice(&sc);
+        for (k, c) in codes.iter().enumerate() {
+            let j = 128 * half + 16 * k;
+            l[j..j + 16].copy_from_slice(c);
+        }
+    }
+    scales
+}
+
 /// One block with ggml's reference algorithm, bit for bit.
 #[inline(always)]
-fn quantize_block_ref(x: &[f32]) -> BlockQ6K {
+fn quantize_block_ref<S: F32x8>(s: S, x: &[f32]) -> BlockQ6K {
     let mut l = [0u8; QK_K];
-    let scales: [f32; 16] = std::array::from_fn(|j| {
-        make_qx_quants(
-            32,
-            &x[16 * j..16 * j + 16],
-            &mut l[16 * j..16 * j + 16],
-            None,
-        )
-    });
+    let scales = sub_block_scales(s, x, None, &mut l);
     finish_block(x, &scales, &mut l)
 }
 
 /// One block with ggml's importance-weighted algorithm (`quantize_row_q6_K_impl`): the same as
 /// the reference with the importance weights in place of x² in the group search.
 #[inline(always)]
-fn quantize_block_ggml_weighted(x: &[f32], w: &[f32]) -> BlockQ6K {
+fn quantize_block_ggml_weighted<S: F32x8>(s: S, x: &[f32], w: &[f32]) -> BlockQ6K {
     let mut l = [0u8; QK_K];
-    let scales: [f32; 16] = std::array::from_fn(|j| {
-        let r = 16 * j..16 * j + 16;
-        make_qx_quants(32, &x[r.clone()], &mut l[r.clone()], Some(&w[r]))
-    });
+    let scales = sub_block_scales(s, x, Some(w), &mut l);
     finish_block(x, &scales, &mut l)
 }
 
@@ -154,9 +168,9 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ6K]) {
 
 /// The body of [`quantize_row_ref`] (lengths checked), compiled per instruction-set level.
 #[inline(always)]
-pub(crate) fn row_ref_body<S: F32x8>(_s: S, x: &[f32], out: &mut [BlockQ6K]) {
+pub(crate) fn row_ref_body<S: F32x8>(s: S, x: &[f32], out: &mut [BlockQ6K]) {
     for (b, xb) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
-        *b = quantize_block_ref(xb);
+        *b = quantize_block_ref(s, xb);
     }
 }
 
@@ -192,13 +206,13 @@ pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ6
 /// The body of [`quantize_row_ggml_weighted`] (lengths checked), compiled per instruction-set level.
 #[inline(always)]
 pub(crate) fn row_ggml_weighted_body<S: F32x8>(
-    _s: S,
+    s: S,
     x: &[f32],
     weights: &[f32],
     out: &mut [BlockQ6K],
 ) {
     for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
-        *b = quantize_block_ggml_weighted(xb, &weights[bi * QK_K..(bi + 1) * QK_K]);
+        *b = quantize_block_ggml_weighted(s, xb, &weights[bi * QK_K..(bi + 1) * QK_K]);
     }
 }
 
@@ -219,7 +233,7 @@ pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ6K]) {
 /// The body of [`quantize_row`] (lengths checked), compiled per instruction-set level.
 #[inline(always)]
 pub(crate) fn row_best_body<S: F32x8>(
-    _s: S,
+    s: S,
     x: &[f32],
     weights: Option<&[f32]>,
     out: &mut [BlockQ6K],
@@ -227,8 +241,8 @@ pub(crate) fn row_best_body<S: F32x8>(
     for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
         let wb = weights.map(|w| &w[bi * QK_K..(bi + 1) * QK_K]);
         let start = match wb {
-            Some(w) => quantize_block_ggml_weighted(xb, w),
-            None => quantize_block_ref(xb),
+            Some(w) => quantize_block_ggml_weighted(s, xb, w),
+            None => quantize_block_ref(s, xb),
         };
         let mut state = to_state(&start);
         // Without importance weights one round keeps most of the gain at a fraction of the cost

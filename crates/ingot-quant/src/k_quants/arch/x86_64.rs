@@ -160,7 +160,7 @@ pub(super) fn table(level: Level) -> Option<&'static Kernels> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k_quants::lanes::tests::lanes_match_scalar;
+    use crate::k_quants::lanes::tests::{lanes_match_scalar, symmetric_lanes_match_scalar};
 
     #[test]
     fn avx2_lanes_match_scalar_search() {
@@ -172,6 +172,7 @@ mod tests {
         fn run(s: Avx2) {
             lanes_match_scalar::<Avx2, 32, false>(s);
             lanes_match_scalar::<Avx2, 16, true>(s);
+            symmetric_lanes_match_scalar(s);
         }
         // SAFETY: `Avx2::new` succeeded, so the CPU has AVX2.
         unsafe { run(s) }
