@@ -279,31 +279,33 @@ pub(crate) fn symmetric_search<S: F32x8, const N: usize>(
         max = s.select(m, x, max);
     }
     let nmaxf = nmax as f32;
-    let sums = |iscale: S::V, lt: &mut [[f32; 8]; N]| {
+    let mut lt = [[0.0f32; 8]; N];
+    let mut laux = [[0.0f32; 8]; N];
+    let mut scale = zero;
+    let mut best = zero;
+    // The first candidate (is = 0: −(nmax + 0)/max = −nmax/max exactly) is ggml's starting
+    // point and is taken unconditionally; the others replace it where they fit better.
+    for is in [
+        0i32, -9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ] {
+        let iscale = s.div(s.splat(-(nmaxf + 0.1 * is as f32)), max);
         let mut sumlx = zero;
         let mut suml2 = zero;
         for i in 0..N {
             let (x, w) = (s.load(&xt[i]), s.load(&wt[i]));
             let l = code(iscale, x);
-            lt[i] = s.store(l);
+            laux[i] = s.store(l);
             sumlx = s.add(sumlx, s.mul(s.mul(w, x), l));
             suml2 = s.add(suml2, s.mul(s.mul(w, l), l));
         }
-        (sumlx, suml2)
-    };
-    let mut lt = [[0.0f32; 8]; N];
-    let (sumlx, suml2) = sums(s.div(s.splat(-nmaxf), max), &mut lt);
-    // ggml tests suml2 != 0; with weights ≥ 0 (the dispatch rejects others) that is suml2 > 0.
-    let nonzero = s.lt(zero, suml2);
-    let mut scale = s.select(nonzero, s.div(sumlx, suml2), zero);
-    let mut best = s.mul(scale, sumlx);
-    let mut laux = [[0.0f32; 8]; N];
-    for is in -9i32..=9 {
         if is == 0 {
+            // ggml tests suml2 != 0; with weights ≥ 0 (the dispatch rejects others) that is
+            // suml2 > 0.
+            scale = s.select(s.lt(zero, suml2), s.div(sumlx, suml2), zero);
+            best = s.mul(scale, sumlx);
+            lt = laux;
             continue;
         }
-        let iscale = s.div(s.splat(-(nmaxf + 0.1 * is as f32)), max);
-        let (sumlx, suml2) = sums(iscale, &mut laux);
         let accept = s.and(
             s.lt(zero, suml2),
             s.lt(s.mul(best, suml2), s.mul(sumlx, sumlx)),
