@@ -1,17 +1,21 @@
-//! Quantize throughput (MB/s of f32 input) for Q8_0 and Q4_0: ingot's reference and
-//! importance-weighted quantizers beside candle-core's (`GgmlType::from_float`), on 1 thread and
-//! on all threads, measured in the same run. After the criterion groups, a short summary prints
-//! the ingot / candle throughput ratios.
+//! Quantize throughput (MB/s of f32 input) for the legacy types Q8_0, Q4_0, Q4_1, Q5_0 and
+//! Q5_1: ingot's reference quantizer (`ref`), its default without an imatrix (`default`: one
+//! least-squares step from the reference), the thorough search without an imatrix
+//! (`thorough`) and the search with importance weights (`weighted`), beside candle-core's
+//! (`GgmlType::from_float`), on 1 thread and on all threads, measured in the same run. After
+//! the criterion groups, a short summary prints the ingot / candle throughput ratios.
 //!
-//! candle has no importance-weighted Q8_0/Q4_0 (its `from_float_imatrix` covers only the
-//! K-quants), so the weighted rows are compared with candle's plain quantizer: they show what
-//! the better accuracy costs.
+//! candle has no importance-weighted legacy quantizer (its `from_float_imatrix` covers only
+//! the K-quants), so the search rows are compared with candle's plain quantizer: they show what
+//! the better accuracy costs. Q8_0 has no search (it is the reference in every mode).
+//! `INGOT_QUANT_LEVEL=scalar|avx2|avx512` forces ingot's instruction-set level.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use candle_core::quantized::k_quants::{
-    BlockQ4_0 as CandleQ4_0, BlockQ8_0 as CandleQ8_0, GgmlType as _,
+    BlockQ4_0 as CandleQ4_0, BlockQ4_1 as CandleQ4_1, BlockQ5_0 as CandleQ5_0,
+    BlockQ5_1 as CandleQ5_1, BlockQ8_0 as CandleQ8_0, GgmlType as CandleType,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ingot_format::GgmlType;
@@ -73,37 +77,58 @@ fn contenders<'a>(
             format!("ingot_ref_{label}"),
             on(Box::new(ingot(QuantMode::Reference, None))),
         ));
-        if ty == GgmlType::Q4_0 {
+        if ty != GgmlType::Q8_0 {
+            v.push((
+                format!("ingot_default_{label}"),
+                on(Box::new(ingot(QuantMode::Default, None))),
+            ));
+            v.push((
+                format!("ingot_thorough_{label}"),
+                on(Box::new(ingot(QuantMode::Thorough, None))),
+            ));
             v.push((
                 format!("ingot_weighted_{label}"),
                 on(Box::new(ingot(QuantMode::Default, Some(w)))),
             ));
         }
         let candle: Box<dyn Fn() + Send + Sync + 'a> = match ty {
-            GgmlType::Q8_0 => Box::new(move || {
-                let mut out = vec![CandleQ8_0::zeros(); ROWS * COLS / 32];
-                out.par_chunks_mut(COLS / 32)
-                    .zip(x.par_chunks(COLS))
-                    .for_each(|(o, r)| CandleQ8_0::from_float(r, o));
-                black_box(out);
-            }),
-            _ => Box::new(move || {
-                let mut out = vec![CandleQ4_0::zeros(); ROWS * COLS / 32];
-                out.par_chunks_mut(COLS / 32)
-                    .zip(x.par_chunks(COLS))
-                    .for_each(|(o, r)| CandleQ4_0::from_float(r, o));
-                black_box(out);
-            }),
+            GgmlType::Q8_0 => candle_run::<CandleQ8_0>(x),
+            GgmlType::Q4_0 => candle_run::<CandleQ4_0>(x),
+            GgmlType::Q4_1 => candle_run::<CandleQ4_1>(x),
+            GgmlType::Q5_0 => candle_run::<CandleQ5_0>(x),
+            _ => candle_run::<CandleQ5_1>(x),
         };
         v.push((format!("candle_{label}"), on(candle)));
     }
     v
 }
 
+/// candle's row quantizer for one block type, rows in parallel like ingot's tensor quantizer.
+fn candle_run<'a, B: CandleType + Send + Sync + 'a>(
+    x: &'a [f32],
+) -> Box<dyn Fn() + Send + Sync + 'a> {
+    Box::new(move || {
+        let mut out = vec![B::zeros(); ROWS * COLS / 32];
+        out.par_chunks_mut(COLS / 32)
+            .zip(x.par_chunks(COLS))
+            .for_each(|(o, r)| B::from_float(r, o));
+        black_box(out);
+    })
+}
+
+/// The legacy types measured.
+const TYPES: [GgmlType; 5] = [
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+];
+
 fn bench_quantize(c: &mut Criterion) {
     let (x, w) = data();
     let pool1 = one_thread();
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0] {
+    for ty in TYPES {
         let mut g = c.benchmark_group(format!("quantize/{}", ty.name()));
         g.throughput(Throughput::Bytes((x.len() * 4) as u64));
         g.sample_size(10);
@@ -133,7 +158,7 @@ fn summary(x: &[f32], w: &[f32], pool1: &rayon::ThreadPool) {
     println!(
         "\nquantize throughput summary (MB/s of f32 input; ratio = ingot / candle, same threads)"
     );
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0] {
+    for ty in TYPES {
         let runs = contenders(ty, x, w, pool1);
         let speeds: Vec<(String, f64)> = runs
             .iter()

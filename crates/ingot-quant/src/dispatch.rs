@@ -23,10 +23,16 @@ pub enum QuantMode {
     /// ggml's reference quantizer (`quantize_row_*_ref`): byte-identical to llama.cpp without
     /// an imatrix. Importance weights are validated, then ignored.
     Reference,
-    /// ingot's quantizer: importance-weighted with weights, the best plain-error search
-    /// without. Never worse than `Reference` under its objective.
+    /// ingot's quantizer: importance-weighted with weights; without, a cheap improvement on
+    /// the reference for the legacy types (`legacy::Effort::Fast`: one least-squares step
+    /// from ggml's block) and the type's search for the K-quants. Never worse than
+    /// `Reference` under its objective.
     #[default]
     Default,
+    /// As `Default`, but blocks of the legacy types without weights also get the full
+    /// candidate-grid search (`legacy::Effort::Thorough`): lower plain error, ~2–3× the time.
+    /// The K-quants and Q8 types treat it as `Default`.
+    Thorough,
 }
 
 /// Bytes of quantized data for `n_elements` of `ty`, or the error explaining why not.
@@ -110,17 +116,35 @@ type RefFn<B> = fn(&[f32], &mut [B]);
 /// ingot's quantizer for one block type.
 type DefaultFn<B> = fn(&[f32], Option<&[f32]>, &mut [B]);
 
+/// The quantizers of one block type, per mode.
+struct Quantizers<B> {
+    reference: RefFn<B>,
+    default: DefaultFn<B>,
+    thorough: DefaultFn<B>,
+}
+
+impl<B> Quantizers<B> {
+    /// A type whose `Thorough` mode is its `Default`.
+    fn two(reference: RefFn<B>, default: DefaultFn<B>) -> Self {
+        Quantizers {
+            reference,
+            default,
+            thorough: default,
+        }
+    }
+}
+
 fn quantize_as<B: Pod + Zeroable>(
     out: &mut [u8],
     x: &[f32],
     weights: Option<&[f32]>,
     mode: QuantMode,
-    reference: RefFn<B>,
-    default: DefaultFn<B>,
+    q: Quantizers<B>,
 ) {
     with_blocks_mut(out, |b| match mode {
-        QuantMode::Reference => reference(x, b),
-        QuantMode::Default => default(x, weights, b),
+        QuantMode::Reference => (q.reference)(x, b),
+        QuantMode::Default => (q.default)(x, weights, b),
+        QuantMode::Thorough => (q.thorough)(x, weights, b),
     });
 }
 
@@ -162,96 +186,100 @@ pub(crate) fn quantize_row_checked(
             x,
             weights,
             mode,
-            q8_0::quantize_row_ref,
-            q8_0::quantize_row,
+            Quantizers::two(q8_0::quantize_row_ref, q8_0::quantize_row),
         ),
         GgmlType::Q8_1 => quantize_as(
             out,
             x,
             weights,
             mode,
-            q8_1::quantize_row_ref,
-            q8_1::quantize_row,
+            Quantizers::two(q8_1::quantize_row_ref, q8_1::quantize_row),
         ),
         GgmlType::Q4_0 => quantize_as(
             out,
             x,
             weights,
             mode,
-            q4_0::quantize_row_ref,
-            q4_0::quantize_row,
+            Quantizers {
+                reference: q4_0::quantize_row_ref,
+                default: q4_0::quantize_row,
+                thorough: q4_0::quantize_row_thorough,
+            },
         ),
         GgmlType::Q4_1 => quantize_as(
             out,
             x,
             weights,
             mode,
-            q4_1::quantize_row_ref,
-            q4_1::quantize_row,
+            Quantizers {
+                reference: q4_1::quantize_row_ref,
+                default: q4_1::quantize_row,
+                thorough: q4_1::quantize_row_thorough,
+            },
         ),
         GgmlType::Q5_0 => quantize_as(
             out,
             x,
             weights,
             mode,
-            q5_0::quantize_row_ref,
-            q5_0::quantize_row,
+            Quantizers {
+                reference: q5_0::quantize_row_ref,
+                default: q5_0::quantize_row,
+                thorough: q5_0::quantize_row_thorough,
+            },
         ),
         GgmlType::Q5_1 => quantize_as(
             out,
             x,
             weights,
             mode,
-            q5_1::quantize_row_ref,
-            q5_1::quantize_row,
+            Quantizers {
+                reference: q5_1::quantize_row_ref,
+                default: q5_1::quantize_row,
+                thorough: q5_1::quantize_row_thorough,
+            },
         ),
         GgmlType::Q2_K => quantize_as(
             out,
             x,
             weights,
             mode,
-            q2_k::quantize_row_ref,
-            q2_k::quantize_row,
+            Quantizers::two(q2_k::quantize_row_ref, q2_k::quantize_row),
         ),
         GgmlType::Q3_K => quantize_as(
             out,
             x,
             weights,
             mode,
-            q3_k::quantize_row_ref,
-            q3_k::quantize_row,
+            Quantizers::two(q3_k::quantize_row_ref, q3_k::quantize_row),
         ),
         GgmlType::Q4_K => quantize_as(
             out,
             x,
             weights,
             mode,
-            q4_k::quantize_row_ref,
-            q4_k::quantize_row,
+            Quantizers::two(q4_k::quantize_row_ref, q4_k::quantize_row),
         ),
         GgmlType::Q5_K => quantize_as(
             out,
             x,
             weights,
             mode,
-            q5_k::quantize_row_ref,
-            q5_k::quantize_row,
+            Quantizers::two(q5_k::quantize_row_ref, q5_k::quantize_row),
         ),
         GgmlType::Q6_K => quantize_as(
             out,
             x,
             weights,
             mode,
-            q6_k::quantize_row_ref,
-            q6_k::quantize_row,
+            Quantizers::two(q6_k::quantize_row_ref, q6_k::quantize_row),
         ),
         GgmlType::Q8_K => quantize_as(
             out,
             x,
             weights,
             mode,
-            q8_k::quantize_row_ref,
-            q8_k::quantize_row,
+            Quantizers::two(q8_k::quantize_row_ref, q8_k::quantize_row),
         ),
         other => {
             return Err(QuantError::Unsupported {

@@ -180,7 +180,7 @@ proptest! {
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool");
         let (p1, p3) = (pool(1), pool(3));
         for ty in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1] {
-            for mode in [QuantMode::Reference, QuantMode::Default] {
+            for mode in [QuantMode::Reference, QuantMode::Default, QuantMode::Thorough] {
                 let a = p1.install(|| quantize_tensor_to_vec("t", ty, &x, cols, weights, mode));
                 let b = p3.install(|| quantize_tensor_to_vec("t", ty, &x, cols, weights, mode));
                 prop_assert_eq!(a.expect("1 thread"), b.expect("3 threads"), "{} {:?}", ty.name(), mode);

@@ -19,6 +19,7 @@ pub const GROUP_MAX_EPS: f32 = 1e-15;
 /// `0..2·nmax`, value ≈ scale·(code − nmax). Tries 19 inverse scales −(nmax + 0.1·is)/max and
 /// keeps the one maximising (Σwxl)²/Σwl² (the weighted least-squares fit), with weights
 /// `w` or x² when `w` is `None`.
+#[inline(always)]
 pub fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [u8], w: Option<&[f32]>) -> f32 {
     let n = x.len();
     let mut max = 0.0f32;
@@ -81,6 +82,7 @@ pub fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [u8], w: Option<&[f32]>)
 /// Q3_K's reference group search (`make_q3_quants` with `do_rmse`): start from −nmax/max, then
 /// up to five passes moving single codes to their best value under weights x² while the
 /// weighted fit (Σwxl)²/Σwl² improves. Codes `l + nmax` in `0..2·nmax`.
+#[inline(always)]
 pub fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [u8]) -> f32 {
     let n = x.len();
     let mut max = 0.0f32;
@@ -352,6 +354,7 @@ fn affine_search<const MAD: bool>(
 /// `make_qp_quants`: quantizes non-negative values (sub-block scales or mins) to codes
 /// 0..=nmax under weights `qw`, trying nine inverse scales around nmax/max and then up to five
 /// passes of single-code moves that improve the weighted fit. Returns the scale.
+#[inline(always)]
 pub fn make_qp_quants(nmax: i32, x: &[f32], l_out: &mut [u8], qw: &[f32]) -> f32 {
     let n = x.len();
     let mut max = 0.0f32;

@@ -23,7 +23,9 @@
 #![allow(clippy::needless_range_loop)]
 
 mod affine6;
+pub mod arch;
 pub mod ggml_search;
+mod lanes;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_k;

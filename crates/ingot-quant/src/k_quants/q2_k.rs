@@ -15,8 +15,9 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::ggml_search::{make_qkx2_quants, make_qkx3_quants, make_qp_quants, AffineSearch};
+use super::lanes::F32x8;
 use super::refine::{self, AffineFormat, AffineState};
-use super::{check_row, check_weights, nearest_int};
+use super::{arch, check_row, check_weights, nearest_int};
 use crate::blocks::QK_K;
 
 /// Q2_K: 16 sub-blocks of 16 two-bit values, 4-bit scales and mins, f16 super scales.
@@ -43,6 +44,7 @@ const FORMAT: AffineFormat = AffineFormat {
     min_offsets: &[0, -1, 1, -2, 2],
 };
 
+#[inline(always)]
 fn pack(d: f16, dmin: f16, scales: &[u8; 16], l: &[u8; QK_K]) -> BlockQ2K {
     let mut b = BlockQ2K {
         scales: *scales,
@@ -59,6 +61,7 @@ fn pack(d: f16, dmin: f16, scales: &[u8; 16], l: &[u8; QK_K]) -> BlockQ2K {
     b
 }
 
+#[inline(always)]
 fn unpack_codes(b: &BlockQ2K) -> [u8; QK_K] {
     std::array::from_fn(|idx| {
         let (h, s, i) = (idx / 128, (idx / 32) % 4, idx % 32);
@@ -67,6 +70,7 @@ fn unpack_codes(b: &BlockQ2K) -> [u8; QK_K] {
 }
 
 /// Re-rounds every value against the stored factors and 4-bit scales, as ggml does.
+#[inline(always)]
 fn requantize(x: &[f32], d: f16, dmin: f16, scales: &[u8; 16], l: &mut [u8; QK_K]) {
     let (d, dmin) = (d.to_f32(), dmin.to_f32());
     for j in 0..16 {
@@ -81,6 +85,7 @@ fn requantize(x: &[f32], d: f16, dmin: f16, scales: &[u8; 16], l: &mut [u8; QK_K
     }
 }
 
+#[inline(always)]
 fn quantize_block_ref(x: &[f32]) -> BlockQ2K {
     const Q4SCALE: f32 = 15.0;
     let search = AffineSearch {
@@ -134,6 +139,7 @@ fn quantize_block_ref(x: &[f32]) -> BlockQ2K {
 }
 
 /// ggml's importance-weighted algorithm (`quantize_row_q2_K_impl`).
+#[inline(always)]
 fn quantize_block_ggml_weighted(x: &[f32], qw: &[f32]) -> BlockQ2K {
     let search = AffineSearch {
         rmin: -0.9,
@@ -179,6 +185,12 @@ fn quantize_block_ggml_weighted(x: &[f32], qw: &[f32]) -> BlockQ2K {
 /// If `x.len() != out.len() * 256`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ2K]) {
     check_row(x.len(), out.len());
+    (arch::kernels().q2k_ref)(x, out)
+}
+
+/// The body of [`quantize_row_ref`] (lengths checked), compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ref_body<S: F32x8>(_s: S, x: &[f32], out: &mut [BlockQ2K]) {
     for (b, xb) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
         *b = quantize_block_ref(xb);
     }
@@ -207,6 +219,17 @@ pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ2
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ2K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), weights);
+    (arch::kernels().q2k_best)(x, weights, out)
+}
+
+/// The body of [`quantize_row`] (lengths checked), compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_best_body<S: F32x8>(
+    _s: S,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    out: &mut [BlockQ2K],
+) {
     for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
         let wb = weights.map(|w| &w[bi * QK_K..(bi + 1) * QK_K]);
         let start = match wb {
@@ -221,7 +244,7 @@ pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ2K]) {
             lm: std::array::from_fn(|j| (start.scales[j] >> 4) as i32),
             q: std::array::from_fn(|i| l[i] as i32),
         };
-        refine::refine_affine(&FORMAT, xb, wb, &mut st);
+        refine::refine_affine(&FORMAT, xb, wb, &mut st, refine::MAX_ROUNDS);
         let sc: [u8; 16] = std::array::from_fn(|j| (st.ls[j] | (st.lm[j] << 4)) as u8);
         let l: [u8; QK_K] = std::array::from_fn(|i| st.q[i] as u8);
         *b = pack(f16::from_f32(st.d), f16::from_f32(st.dmin), &sc, &l);

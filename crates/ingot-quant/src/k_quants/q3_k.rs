@@ -15,9 +15,10 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::ggml_search::{make_q3_quants, make_qx_quants};
+use super::lanes::F32x8;
 use super::refine::{self, SymmetricFormat, SymmetricState};
 use super::scales::{get_scales_q3k, set_scales_q3k};
-use super::{check_row, check_weights, nearest_int};
+use super::{arch, check_row, check_weights, nearest_int};
 use crate::blocks::QK_K;
 
 /// Q3_K: 16 sub-blocks of 16 three-bit values, 6-bit signed scales packed in 12 bytes.
@@ -46,6 +47,7 @@ const FORMAT: SymmetricFormat = SymmetricFormat {
 };
 
 /// Packs codes (0..=7, i.e. q + 4), packed scales and d into a block.
+#[inline(always)]
 fn pack(d: f16, scales: [u8; 12], l: &[u8; QK_K]) -> BlockQ3K {
     let mut b = BlockQ3K {
         hmask: [0; QK_K / 8],
@@ -70,6 +72,7 @@ fn pack(d: f16, scales: [u8; 12], l: &[u8; QK_K]) -> BlockQ3K {
 }
 
 /// The codes q + 4 (0..=7) of a block, in value order.
+#[inline(always)]
 fn unpack_codes(b: &BlockQ3K) -> [u8; QK_K] {
     std::array::from_fn(|v| {
         let (h, s, i) = (v / 128, (v / 32) % 4, v % 32);
@@ -80,6 +83,7 @@ fn unpack_codes(b: &BlockQ3K) -> [u8; QK_K] {
 }
 
 /// Re-rounds every value against the stored d and packed scales, as ggml does.
+#[inline(always)]
 fn requantize(x: &[f32], b_d: f16, packed: &[u8; 12], l: &mut [u8; QK_K]) {
     let sc = get_scales_q3k(packed);
     let d_all = b_d.to_f32();
@@ -94,6 +98,7 @@ fn requantize(x: &[f32], b_d: f16, packed: &[u8; 12], l: &mut [u8; QK_K]) {
     }
 }
 
+#[inline(always)]
 fn quantize_block_ref(x: &[f32]) -> BlockQ3K {
     let mut l = [0u8; QK_K];
     let mut scales = [0f32; 16];
@@ -121,6 +126,7 @@ fn quantize_block_ref(x: &[f32]) -> BlockQ3K {
 }
 
 /// ggml's importance-weighted algorithm (`quantize_row_q3_K_impl`).
+#[inline(always)]
 fn quantize_block_ggml_weighted(x: &[f32], qw: &[f32]) -> BlockQ3K {
     let mut l = [0u8; QK_K];
     let mut scales = [0f32; 16];
@@ -157,6 +163,12 @@ fn quantize_block_ggml_weighted(x: &[f32], qw: &[f32]) -> BlockQ3K {
 /// If `x.len() != out.len() * 256`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ3K]) {
     check_row(x.len(), out.len());
+    (arch::kernels().q3k_ref)(x, out)
+}
+
+/// The body of [`quantize_row_ref`] (lengths checked), compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ref_body<S: F32x8>(_s: S, x: &[f32], out: &mut [BlockQ3K]) {
     for (b, xb) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
         *b = quantize_block_ref(xb);
     }
@@ -185,6 +197,17 @@ pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ3
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ3K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), weights);
+    (arch::kernels().q3k_best)(x, weights, out)
+}
+
+/// The body of [`quantize_row`] (lengths checked), compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_best_body<S: F32x8>(
+    _s: S,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    out: &mut [BlockQ3K],
+) {
     for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
         let wb = weights.map(|w| &w[bi * QK_K..(bi + 1) * QK_K]);
         let start = match wb {
@@ -198,7 +221,7 @@ pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ3K]) {
             sc: std::array::from_fn(|j| sc[j] as i32),
             q: std::array::from_fn(|i| l[i] as i32 - 4),
         };
-        refine::refine_symmetric(&FORMAT, xb, wb, &mut st);
+        refine::refine_symmetric(&FORMAT, xb, wb, &mut st, refine::MAX_ROUNDS);
         let biased: [u8; 16] = std::array::from_fn(|j| (st.sc[j] + 32) as u8);
         let l: [u8; QK_K] = std::array::from_fn(|i| (st.q[i] + 4) as u8);
         *b = pack(f16::from_f32(st.d), set_scales_q3k(&biased), &l);

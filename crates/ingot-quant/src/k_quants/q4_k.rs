@@ -13,10 +13,11 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::affine6::{self, Affine6};
+use super::affine6::{self, Affine6, Affine6Block};
 use super::ggml_search::AffineSearch;
+use super::lanes::F32x8;
 use super::scales::get_scale_min_k4;
-use super::{check_row, check_weights};
+use super::{arch, check_row, check_weights};
 use crate::blocks::{K_SCALE_SIZE, QK_K};
 
 /// Q4_K: 8 sub-blocks of 32 four-bit values, 6-bit scales and mins packed in 12 bytes;
@@ -44,19 +45,25 @@ const REF_SEARCH: AffineSearch = AffineSearch {
     use_mad: false,
 };
 
-fn pack(a: &Affine6) -> BlockQ4K {
-    let mut b = BlockQ4K {
-        d: a.d,
-        dmin: a.dmin,
-        scales: a.scales,
-        qs: [0; QK_K / 2],
-    };
-    for c in 0..4 {
-        for i in 0..32 {
-            b.qs[32 * c + i] = a.l[64 * c + i] | (a.l[64 * c + 32 + i] << 4);
+impl Affine6Block for BlockQ4K {
+    const NMAX: i32 = NMAX;
+    const REF_SEARCH: AffineSearch = REF_SEARCH;
+
+    #[inline(always)]
+    fn pack(a: &Affine6) -> BlockQ4K {
+        let mut b = BlockQ4K {
+            d: a.d,
+            dmin: a.dmin,
+            scales: a.scales,
+            qs: [0; QK_K / 2],
+        };
+        for c in 0..4 {
+            for i in 0..32 {
+                b.qs[32 * c + i] = a.l[64 * c + i] | (a.l[64 * c + 32 + i] << 4);
+            }
         }
+        b
     }
-    b
 }
 
 /// Quantizes a row with ggml's reference algorithm (`quantize_row_q4_K_ref`), bit for bit.
@@ -65,9 +72,13 @@ fn pack(a: &Affine6) -> BlockQ4K {
 /// If `x.len() != out.len() * 256`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4K]) {
     check_row(x.len(), out.len());
-    for (b, xb) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
-        *b = pack(&affine6::quantize_ref(xb, NMAX, REF_SEARCH));
-    }
+    (arch::kernels().q4k_ref)(x, out)
+}
+
+/// The body of [`quantize_row_ref`], compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ref_body<S: F32x8>(s: S, x: &[f32], out: &mut [BlockQ4K]) {
+    affine6::row_ref(s, x, out)
 }
 
 /// Quantizes a row with llama.cpp's importance-weighted algorithm
@@ -79,10 +90,18 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4K]) {
 pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ4K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), Some(weights));
-    for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
-        let w = &weights[bi * QK_K..(bi + 1) * QK_K];
-        *b = pack(&affine6::quantize_ggml_weighted(xb, w, NMAX));
-    }
+    (arch::kernels().q4k_ggml_weighted)(x, weights, out)
+}
+
+/// The body of [`quantize_row_ggml_weighted`], compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ggml_weighted_body<S: F32x8>(
+    s: S,
+    x: &[f32],
+    weights: &[f32],
+    out: &mut [BlockQ4K],
+) {
+    affine6::row_ggml_weighted(s, x, weights, out)
 }
 
 /// ingot's Q4_K quantizer: with `Some(weights)` it minimises Σ w·(x − x̂)² per block, with
@@ -94,10 +113,18 @@ pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ4
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), weights);
-    for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
-        let wb = weights.map(|w| &w[bi * QK_K..(bi + 1) * QK_K]);
-        *b = pack(&affine6::quantize_best(xb, wb, NMAX, REF_SEARCH));
-    }
+    (arch::kernels().q4k_best)(x, weights, out)
+}
+
+/// The body of [`quantize_row`], compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_best_body<S: F32x8>(
+    s: S,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    out: &mut [BlockQ4K],
+) {
+    affine6::row_best(s, x, weights, out)
 }
 
 /// Dequantizes a row: x = (d·sc)·q − (dmin·m) (`dequantize_row_q4_K`, same operation order).

@@ -12,10 +12,11 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::affine6::{self, Affine6};
+use super::affine6::{self, Affine6, Affine6Block};
 use super::ggml_search::AffineSearch;
+use super::lanes::F32x8;
 use super::scales::get_scale_min_k4;
-use super::{check_row, check_weights};
+use super::{arch, check_row, check_weights};
 use crate::blocks::{K_SCALE_SIZE, QK_K};
 
 /// Q5_K: Q4_K plus a fifth bit per value.
@@ -44,23 +45,29 @@ const REF_SEARCH: AffineSearch = AffineSearch {
     use_mad: false,
 };
 
-fn pack(a: &Affine6) -> BlockQ5K {
-    let mut b = BlockQ5K {
-        d: a.d,
-        dmin: a.dmin,
-        scales: a.scales,
-        qh: [0; QK_K / 8],
-        qs: [0; QK_K / 2],
-    };
-    for c in 0..4 {
-        for i in 0..32 {
-            let l1 = a.l[64 * c + i];
-            let l2 = a.l[64 * c + 32 + i];
-            b.qs[32 * c + i] = (l1 & 0xF) | ((l2 & 0xF) << 4);
-            b.qh[i] |= ((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1));
+impl Affine6Block for BlockQ5K {
+    const NMAX: i32 = NMAX;
+    const REF_SEARCH: AffineSearch = REF_SEARCH;
+
+    #[inline(always)]
+    fn pack(a: &Affine6) -> BlockQ5K {
+        let mut b = BlockQ5K {
+            d: a.d,
+            dmin: a.dmin,
+            scales: a.scales,
+            qh: [0; QK_K / 8],
+            qs: [0; QK_K / 2],
+        };
+        for c in 0..4 {
+            for i in 0..32 {
+                let l1 = a.l[64 * c + i];
+                let l2 = a.l[64 * c + 32 + i];
+                b.qs[32 * c + i] = (l1 & 0xF) | ((l2 & 0xF) << 4);
+                b.qh[i] |= ((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1));
+            }
         }
+        b
     }
-    b
 }
 
 /// Quantizes a row with ggml's reference algorithm (`quantize_row_q5_K_ref`), bit for bit.
@@ -69,9 +76,13 @@ fn pack(a: &Affine6) -> BlockQ5K {
 /// If `x.len() != out.len() * 256`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ5K]) {
     check_row(x.len(), out.len());
-    for (b, xb) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
-        *b = pack(&affine6::quantize_ref(xb, NMAX, REF_SEARCH));
-    }
+    (arch::kernels().q5k_ref)(x, out)
+}
+
+/// The body of [`quantize_row_ref`], compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ref_body<S: F32x8>(s: S, x: &[f32], out: &mut [BlockQ5K]) {
+    affine6::row_ref(s, x, out)
 }
 
 /// Quantizes a row with llama.cpp's importance-weighted algorithm
@@ -83,10 +94,18 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ5K]) {
 pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ5K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), Some(weights));
-    for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
-        let w = &weights[bi * QK_K..(bi + 1) * QK_K];
-        *b = pack(&affine6::quantize_ggml_weighted(xb, w, NMAX));
-    }
+    (arch::kernels().q5k_ggml_weighted)(x, weights, out)
+}
+
+/// The body of [`quantize_row_ggml_weighted`], compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ggml_weighted_body<S: F32x8>(
+    s: S,
+    x: &[f32],
+    weights: &[f32],
+    out: &mut [BlockQ5K],
+) {
+    affine6::row_ggml_weighted(s, x, weights, out)
 }
 
 /// ingot's Q5_K quantizer: with `Some(weights)` it minimises Σ w·(x − x̂)² per block, with
@@ -98,10 +117,18 @@ pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ5
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), weights);
-    for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
-        let wb = weights.map(|w| &w[bi * QK_K..(bi + 1) * QK_K]);
-        *b = pack(&affine6::quantize_best(xb, wb, NMAX, REF_SEARCH));
-    }
+    (arch::kernels().q5k_best)(x, weights, out)
+}
+
+/// The body of [`quantize_row`], compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_best_body<S: F32x8>(
+    s: S,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    out: &mut [BlockQ5K],
+) {
+    affine6::row_best(s, x, weights, out)
 }
 
 /// Dequantizes a row: x = (d·sc)·q − (dmin·m) (`dequantize_row_q5_K`, same operation order).

@@ -16,9 +16,11 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::ggml_search::{make_qx_quants, GROUP_MAX_EPS};
+use super::ggml_search::GROUP_MAX_EPS;
+use super::lanes;
+use super::lanes::F32x8;
 use super::refine::{self, SymmetricFormat, SymmetricState};
-use super::{check_row, check_weights, nearest_int};
+use super::{arch, check_row, check_weights, nearest_int};
 use crate::blocks::QK_K;
 
 /// Q6_K: 16 sub-blocks of 16 six-bit values, 8-bit signed scales; `d` comes last.
@@ -50,6 +52,7 @@ pub(crate) const FORMAT: SymmetricFormat = SymmetricFormat {
 };
 
 /// Packs codes (0..=63, i.e. q + 32), scales and d into a block.
+#[inline(always)]
 fn pack(d: f16, scales: &[i8; 16], l: &[u8; QK_K]) -> BlockQ6K {
     let mut b = BlockQ6K::zeroed();
     b.d = d;
@@ -67,6 +70,7 @@ fn pack(d: f16, scales: &[i8; 16], l: &[u8; QK_K]) -> BlockQ6K {
 }
 
 /// The codes of a block (0..=63, value index order).
+#[inline(always)]
 pub(crate) fn unpack_codes(b: &BlockQ6K) -> [u8; QK_K] {
     let mut l = [0u8; QK_K];
     for h in 0..2 {
@@ -84,6 +88,7 @@ pub(crate) fn unpack_codes(b: &BlockQ6K) -> [u8; QK_K] {
 }
 
 /// Shared tail of the reference and ggml-imatrix paths: from per-sub-block scales to a block.
+#[inline(always)]
 fn finish_block(x: &[f32], scales: &[f32; 16], l: &mut [u8; QK_K]) -> BlockQ6K {
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
@@ -112,28 +117,43 @@ fn finish_block(x: &[f32], scales: &[f32; 16], l: &mut [u8; QK_K]) -> BlockQ6K {
     pack(d, &sc, l)
 }
 
+/// The sixteen `make_qx_quants(32, ..)` scales of a block, eight sub-blocks per lane pass,
+/// with weights x² (`None`, ggml's reference) or the importance weights.
+#[inline(always)]
+fn sub_block_scales<S: F32x8>(s: S, x: &[f32], w: Option<&[f32]>, l: &mut [u8; QK_K]) -> [f32; 16] {
+    let mut scales = [0f32; 16];
+    for half in 0..2 {
+        let r = 128 * half..128 * half + 128;
+        let xt = lanes::transpose_in::<8, 16>(&x[r.clone()]);
+        let wt = match w {
+            Some(w) => lanes::transpose_in::<8, 16>(&w[r]),
+            None => std::array::from_fn(|i| std::array::from_fn(|k| xt[i][k] * xt[i][k])),
+        };
+        let mut codes = [[0u8; 16]; 8];
+        let sc = lanes::symmetric_search::<S, 16>(s, 32, &xt, &wt, &mut codes);
+        scales[8 * half..8 * half + 8].copy_from_slice(&sc);
+        for (k, c) in codes.iter().enumerate() {
+            let j = 128 * half + 16 * k;
+            l[j..j + 16].copy_from_slice(c);
+        }
+    }
+    scales
+}
+
 /// One block with ggml's reference algorithm, bit for bit.
-fn quantize_block_ref(x: &[f32]) -> BlockQ6K {
+#[inline(always)]
+fn quantize_block_ref<S: F32x8>(s: S, x: &[f32]) -> BlockQ6K {
     let mut l = [0u8; QK_K];
-    let scales: [f32; 16] = std::array::from_fn(|j| {
-        make_qx_quants(
-            32,
-            &x[16 * j..16 * j + 16],
-            &mut l[16 * j..16 * j + 16],
-            None,
-        )
-    });
+    let scales = sub_block_scales(s, x, None, &mut l);
     finish_block(x, &scales, &mut l)
 }
 
 /// One block with ggml's importance-weighted algorithm (`quantize_row_q6_K_impl`): the same as
 /// the reference with the importance weights in place of x² in the group search.
-fn quantize_block_ggml_weighted(x: &[f32], w: &[f32]) -> BlockQ6K {
+#[inline(always)]
+fn quantize_block_ggml_weighted<S: F32x8>(s: S, x: &[f32], w: &[f32]) -> BlockQ6K {
     let mut l = [0u8; QK_K];
-    let scales: [f32; 16] = std::array::from_fn(|j| {
-        let r = 16 * j..16 * j + 16;
-        make_qx_quants(32, &x[r.clone()], &mut l[r.clone()], Some(&w[r]))
-    });
+    let scales = sub_block_scales(s, x, Some(w), &mut l);
     finish_block(x, &scales, &mut l)
 }
 
@@ -143,11 +163,18 @@ fn quantize_block_ggml_weighted(x: &[f32], w: &[f32]) -> BlockQ6K {
 /// If `x.len() != out.len() * 256`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ6K]) {
     check_row(x.len(), out.len());
+    (arch::kernels().q6k_ref)(x, out)
+}
+
+/// The body of [`quantize_row_ref`] (lengths checked), compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ref_body<S: F32x8>(s: S, x: &[f32], out: &mut [BlockQ6K]) {
     for (b, xb) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
-        *b = quantize_block_ref(xb);
+        *b = quantize_block_ref(s, xb);
     }
 }
 
+#[inline(always)]
 fn to_state(b: &BlockQ6K) -> SymmetricState<16> {
     let l = unpack_codes(b);
     SymmetricState {
@@ -157,6 +184,7 @@ fn to_state(b: &BlockQ6K) -> SymmetricState<16> {
     }
 }
 
+#[inline(always)]
 fn from_state(s: &SymmetricState<16>) -> BlockQ6K {
     let sc: [i8; 16] = std::array::from_fn(|j| s.sc[j] as i8);
     let l: [u8; QK_K] = std::array::from_fn(|i| (s.q[i] + 32) as u8);
@@ -172,8 +200,19 @@ fn from_state(s: &SymmetricState<16>) -> BlockQ6K {
 pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ6K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), Some(weights));
+    (arch::kernels().q6k_ggml_weighted)(x, weights, out)
+}
+
+/// The body of [`quantize_row_ggml_weighted`] (lengths checked), compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_ggml_weighted_body<S: F32x8>(
+    s: S,
+    x: &[f32],
+    weights: &[f32],
+    out: &mut [BlockQ6K],
+) {
     for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
-        *b = quantize_block_ggml_weighted(xb, &weights[bi * QK_K..(bi + 1) * QK_K]);
+        *b = quantize_block_ggml_weighted(s, xb, &weights[bi * QK_K..(bi + 1) * QK_K]);
     }
 }
 
@@ -188,14 +227,28 @@ pub fn quantize_row_ggml_weighted(x: &[f32], weights: &[f32], out: &mut [BlockQ6
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ6K]) {
     check_row(x.len(), out.len());
     check_weights(x.len(), weights);
+    (arch::kernels().q6k_best)(x, weights, out)
+}
+
+/// The body of [`quantize_row`] (lengths checked), compiled per instruction-set level.
+#[inline(always)]
+pub(crate) fn row_best_body<S: F32x8>(
+    s: S,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    out: &mut [BlockQ6K],
+) {
     for (bi, (b, xb)) in out.iter_mut().zip(x.chunks_exact(QK_K)).enumerate() {
         let wb = weights.map(|w| &w[bi * QK_K..(bi + 1) * QK_K]);
         let start = match wb {
-            Some(w) => quantize_block_ggml_weighted(xb, w),
-            None => quantize_block_ref(xb),
+            Some(w) => quantize_block_ggml_weighted(s, xb, w),
+            None => quantize_block_ref(s, xb),
         };
         let mut state = to_state(&start);
-        refine::refine_symmetric(&FORMAT, xb, wb, &mut state);
+        // Without importance weights one round keeps most of the gain at a fraction of the cost
+        // (the no-imatrix path of Q4_K_M/Q6_K must keep up with llama-quantize).
+        let rounds = if wb.is_some() { refine::MAX_ROUNDS } else { 1 };
+        refine::refine_symmetric(&FORMAT, xb, wb, &mut state, rounds);
         *b = from_state(&state);
     }
 }

@@ -28,7 +28,7 @@ use super::{f16_round, nearest_int};
 use crate::blocks::QK_K;
 
 /// Upper bound on B/C rounds; each round costs about 2×(candidates × 256) value updates.
-const MAX_ROUNDS: usize = 4;
+pub(crate) const MAX_ROUNDS: usize = 4;
 
 /// The largest finite f16 value.
 const F16_MAX: f32 = 65504.0;
@@ -89,6 +89,7 @@ pub(crate) struct AffineState<const NSUB: usize> {
     pub q: [i32; QK_K],
 }
 
+#[inline(always)]
 fn weights_or_ones(w: Option<&[f32]>) -> [f32; QK_K] {
     match w {
         Some(w) => std::array::from_fn(|i| w[i]),
@@ -97,6 +98,7 @@ fn weights_or_ones(w: Option<&[f32]>) -> [f32; QK_K] {
 }
 
 /// The f16 values adjacent to `v` (an exact f16 value) and `v` itself, finite ones only.
+#[inline(always)]
 fn f16_neighbours(v: f32) -> [f32; 5] {
     let h = half::f16::from_f32(v);
     let bits = h.to_bits();
@@ -145,6 +147,7 @@ fn sym_codes(fmt: &SymmetricFormat, x: &[f32], w: &[f32], s: f32, q: &mut [i32])
     err + acc.iter().sum::<f32>()
 }
 
+#[inline(always)]
 fn sym_error<const NSUB: usize>(
     fmt: &SymmetricFormat,
     x: &[f32],
@@ -162,12 +165,15 @@ fn sym_error<const NSUB: usize>(
     err
 }
 
-/// Improves a symmetric super-block in place (see the module docs).
+/// Improves a symmetric super-block in place (see the module docs), in at most `max_rounds`
+/// rounds.
+#[inline(always)]
 pub(crate) fn refine_symmetric<const NSUB: usize>(
     fmt: &SymmetricFormat,
     x: &[f32],
     w: Option<&[f32]>,
     st: &mut SymmetricState<NSUB>,
+    max_rounds: usize,
 ) {
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
@@ -194,7 +200,7 @@ pub(crate) fn refine_symmetric<const NSUB: usize>(
     let mut best = sym_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
-    for _ in 0..MAX_ROUNDS {
+    for _ in 0..max_rounds {
         let start = best;
         if st.d != 0.0 && st.d.is_finite() {
             // B: per sub-block scale search.
@@ -310,6 +316,7 @@ fn aff_codes(qmax: i32, x: &[f32], w: &[f32], s: f32, m: f32, q: &mut [i32]) -> 
     err + acc.iter().sum::<f32>()
 }
 
+#[inline(always)]
 fn aff_error<const NSUB: usize>(
     fmt: &AffineFormat,
     x: &[f32],
@@ -328,12 +335,15 @@ fn aff_error<const NSUB: usize>(
     err
 }
 
-/// Improves an affine super-block in place (see the module docs).
+/// Improves an affine super-block in place (see the module docs), in at most `max_rounds`
+/// rounds.
+#[inline(always)]
 pub(crate) fn refine_affine<const NSUB: usize>(
     fmt: &AffineFormat,
     x: &[f32],
     w: Option<&[f32]>,
     st: &mut AffineState<NSUB>,
+    max_rounds: usize,
 ) {
     debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
     let w = weights_or_ones(w);
@@ -359,7 +369,7 @@ pub(crate) fn refine_affine<const NSUB: usize>(
     let mut best = aff_error(fmt, x, &w, st);
     let mut qtmp = [0i32; 32];
     let mut qbest = [0i32; 32];
-    for _ in 0..MAX_ROUNDS {
+    for _ in 0..max_rounds {
         let start = best;
         // B: per sub-block (scale, min) search.
         for j in 0..NSUB {

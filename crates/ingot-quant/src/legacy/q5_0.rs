@@ -9,7 +9,7 @@ use half::f16;
 
 use super::{
     assert_row, assert_weights, pack_high_bits, pack_nibbles, search, signed_absmax, trunc_u8,
-    unpack_five_bits,
+    unpack_five_bits, Effort,
 };
 use crate::blocks::QK;
 use crate::float::f32_to_f16_bits;
@@ -89,27 +89,47 @@ pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ5_0]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
     assert_row("q5_0::quantize_row", x.len(), out.len());
     assert_weights("q5_0::quantize_row", x.len(), weights);
-    (super::arch::active().q5_0)(x, weights, out)
+    (super::arch::active().q5_0)(x, weights, Effort::Fast, out)
+}
+
+/// [`quantize_row`] with the thorough search also for blocks without weights
+/// ([`Effort::Thorough`]).
+///
+/// # Panics
+/// If `x.len() != out.len() · 32` or the weights' length differs from `x.len()`.
+pub fn quantize_row_thorough(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
+    assert_row("q5_0::quantize_row_thorough", x.len(), out.len());
+    assert_weights("q5_0::quantize_row_thorough", x.len(), weights);
+    (super::arch::active().q5_0)(x, weights, Effort::Thorough, out)
 }
 
 /// The search row loop, compiled once per instruction-set level (see [`super::arch`]).
 #[inline(always)]
-pub(crate) fn search_row_body(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
+pub(crate) fn search_row_body(
+    x: &[f32],
+    weights: Option<&[f32]>,
+    effort: Effort,
+    out: &mut [BlockQ5_0],
+) {
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
         let extremes = signed_absmax(xb);
         let reference = reference_block(xb, extremes.1);
-        let (d, q) = match search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])) {
-            Some(w) => search::quantize_type0::<{ search::TYPE0_WEIGHTED }>(
+        let (d, q) = match (
+            search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])),
+            effort,
+        ) {
+            (Some(w), _) => search::quantize_type0::<{ search::TYPE0_WEIGHTED }>(
                 xb,
                 Some(w),
                 N,
                 extremes,
                 reference,
             ),
-            None => {
+            (None, Effort::Thorough) => {
                 search::quantize_type0::<{ search::TYPE0_PLAIN }>(xb, None, N, extremes, reference)
             }
+            (None, Effort::Fast) => search::refine_type0(xb, N, reference),
         };
         *o = store(d, &q);
     }

@@ -8,7 +8,7 @@ use half::f16;
 
 use super::{
     assert_row, assert_weights, min_max, pack_high_bits, pack_nibbles, search, trunc_u8,
-    unpack_five_bits,
+    unpack_five_bits, Effort,
 };
 use crate::blocks::QK;
 use crate::float::f32_to_f16_bits;
@@ -93,20 +93,42 @@ pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ5_1]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_1]) {
     assert_row("q5_1::quantize_row", x.len(), out.len());
     assert_weights("q5_1::quantize_row", x.len(), weights);
-    (super::arch::active().q5_1)(x, weights, out)
+    (super::arch::active().q5_1)(x, weights, Effort::Fast, out)
+}
+
+/// [`quantize_row`] with the thorough search also for blocks without weights
+/// ([`Effort::Thorough`]).
+///
+/// # Panics
+/// If `x.len() != out.len() · 32` or the weights' length differs from `x.len()`.
+pub fn quantize_row_thorough(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_1]) {
+    assert_row("q5_1::quantize_row_thorough", x.len(), out.len());
+    assert_weights("q5_1::quantize_row_thorough", x.len(), weights);
+    (super::arch::active().q5_1)(x, weights, Effort::Thorough, out)
 }
 
 /// The search row loop, compiled once per instruction-set level (see [`super::arch`]).
 #[inline(always)]
-pub(crate) fn search_row_body(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_1]) {
+pub(crate) fn search_row_body(
+    x: &[f32],
+    weights: Option<&[f32]>,
+    effort: Effort,
+    out: &mut [BlockQ5_1],
+) {
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
         let reference = reference_block(xb);
-        let (d, m, q) = match search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])) {
-            Some(w) => {
+        let (d, m, q) = match (
+            search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])),
+            effort,
+        ) {
+            (Some(w), _) => {
                 search::quantize_type1::<{ search::TYPE1_WEIGHTED }>(xb, Some(w), N, reference)
             }
-            None => search::quantize_type1::<{ search::TYPE1_PLAIN }>(xb, None, N, reference),
+            (None, Effort::Thorough) => {
+                search::quantize_type1::<{ search::TYPE1_PLAIN }>(xb, None, N, reference)
+            }
+            (None, Effort::Fast) => search::refine_type1(xb, N, reference),
         };
         *o = store(d, m, &q);
     }

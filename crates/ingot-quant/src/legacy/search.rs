@@ -351,6 +351,44 @@ pub(crate) fn quantize_type0<const G: usize>(
     (best.0, to_bytes(&best.1, nf))
 }
 
+/// ingot's fast type-0 block for plain squared error: the reference assignment's
+/// least-squares scale Σxl/Σll, its f16 pair with nearest levels, or the reference block if
+/// none is better. One Lloyd step from ggml's block for ~⅓ of the grid search's time.
+#[inline(always)]
+pub(crate) fn refine_type0(x: &[f32; QK], n: i32, reference: (u16, [u8; QK])) -> (u16, [u8; QK]) {
+    let nf = n as f32;
+    let l = from_bytes(&reference.1, nf);
+    let ref_err = error_of(x, None, f16_to_f32(reference.0), 0.0, &l);
+    if ref_err == 0.0 {
+        return reference;
+    }
+    let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+    for h in 0..QK / LANES {
+        for i in 0..LANES {
+            let j = h * LANES + i;
+            a[i] += x[j] * l[j];
+            b[i] += l[j] * l[j];
+        }
+    }
+    let (sxl, sll) = (hsum(&a), hsum(&b));
+    if sll <= 0.0 {
+        return reference;
+    }
+    let mut best = (reference.0, l);
+    let mut best_err = ref_err;
+    if !try_type0(
+        x,
+        None,
+        (-nf, nf - 1.0),
+        sxl / sll,
+        &mut best,
+        &mut best_err,
+    ) {
+        return reference;
+    }
+    (best.0, to_bytes(&best.1, nf))
+}
+
 /// Tries the f16 pair of an exact type-0 scale; whether one of them became the best.
 #[inline(always)]
 fn try_type0(
@@ -530,8 +568,43 @@ pub(crate) fn quantize_type1<const G: usize>(
     if !try_type1(x, w, nf, d, m, &mut best, &mut best_err) {
         return reference;
     }
-    if let Some((d2, m2, _)) = fit_type1(sums_type1(x, w, &best.2)) {
-        try_type1(x, w, nf, d2, m2, &mut best, &mut best_err);
+    // With importance weights, one refit for the winning assignment (plain error: skipped,
+    // as for type 0).
+    if w.is_some() {
+        if let Some((d2, m2, _)) = fit_type1(sums_type1(x, w, &best.2)) {
+            try_type1(x, w, nf, d2, m2, &mut best, &mut best_err);
+        }
+    }
+    (best.0, best.1, to_bytes(&best.2, 0.0))
+}
+
+/// ingot's fast type-1 block for plain squared error: the least-squares (d, m) of the
+/// reference assignment, its f16 pairs with nearest levels, or the reference block if none is
+/// better (one Lloyd step from ggml's block).
+#[inline(always)]
+pub(crate) fn refine_type1(
+    x: &[f32; QK],
+    n: i32,
+    reference: (u16, u16, [u8; QK]),
+) -> (u16, u16, [u8; QK]) {
+    let l = from_bytes(&reference.2, 0.0);
+    let ref_err = error_of(
+        x,
+        None,
+        f16_to_f32(reference.0),
+        f16_to_f32(reference.1),
+        &l,
+    );
+    if ref_err == 0.0 {
+        return reference;
+    }
+    let Some((d, m, _)) = fit_type1(sums_type1(x, None, &l)) else {
+        return reference;
+    };
+    let mut best = (reference.0, reference.1, l);
+    let mut best_err = ref_err;
+    if !try_type1(x, None, n as f32, d, m, &mut best, &mut best_err) {
+        return reference;
     }
     (best.0, best.1, to_bytes(&best.2, 0.0))
 }

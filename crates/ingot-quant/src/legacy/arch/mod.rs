@@ -17,6 +17,7 @@
 
 use std::sync::OnceLock;
 
+use super::Effort;
 use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 
 #[cfg(target_arch = "x86_64")]
@@ -60,8 +61,8 @@ impl Level {
 
 /// Row quantizer without importance weights.
 pub type RefRow<B> = fn(&[f32], &mut [B]);
-/// Row quantizer with optional importance weights.
-pub type SearchRow<B> = fn(&[f32], Option<&[f32]>, &mut [B]);
+/// Row quantizer with optional importance weights and the effort for blocks without.
+pub type SearchRow<B> = fn(&[f32], Option<&[f32]>, Effort, &mut [B]);
 
 /// The legacy row quantizers of one level. The functions have the contracts of the type
 /// modules' public functions (`x.len() == out.len() · 32`, weights as long as `x`; checked
@@ -159,10 +160,10 @@ static SCALAR: Kernels = Kernels {
     q4_1_ref: |x, o| super::q4_1::ref_row_body(x, o),
     q5_0_ref: |x, o| super::q5_0::ref_row_body(x, o),
     q5_1_ref: |x, o| super::q5_1::ref_row_body(x, o),
-    q4_0: |x, w, o| super::q4_0::search_row_body(x, w, o),
-    q4_1: |x, w, o| super::q4_1::search_row_body(x, w, o),
-    q5_0: |x, w, o| super::q5_0::search_row_body(x, w, o),
-    q5_1: |x, w, o| super::q5_1::search_row_body(x, w, o),
+    q4_0: |x, w, e, o| super::q4_0::search_row_body(x, w, e, o),
+    q4_1: |x, w, e, o| super::q4_1::search_row_body(x, w, e, o),
+    q5_0: |x, w, e, o| super::q5_0::search_row_body(x, w, e, o),
+    q5_1: |x, w, e, o| super::q5_1::search_row_body(x, w, e, o),
 };
 
 #[cfg(test)]
@@ -242,9 +243,10 @@ mod tests {
         f: SearchRow<B>,
         x: &[f32],
         w: Option<&[f32]>,
+        effort: Effort,
     ) -> Vec<u8> {
         let mut out = vec![B::zeroed(); x.len() / 32];
-        f(x, w, &mut out);
+        f(x, w, effort, &mut out);
         bytemuck::cast_slice(&out).to_vec()
     }
 
@@ -255,7 +257,13 @@ mod tests {
         w: Option<&[f32]>,
         what: &str,
     ) {
-        assert_eq!(run_search(a, x, w), run_search(b, x, w), "{what}");
+        for e in [Effort::Fast, Effort::Thorough] {
+            assert_eq!(
+                run_search(a, x, w, e),
+                run_search(b, x, w, e),
+                "{what} {e:?}"
+            );
+        }
     }
 
     /// Every function of `level` gives the scalar table's bytes.

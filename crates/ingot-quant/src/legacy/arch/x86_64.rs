@@ -46,13 +46,13 @@ macro_rules! level {
                 // SAFETY: as above.
                 q5_1_ref: |x, o| unsafe { q5_1_ref(x, o) },
                 // SAFETY: as above.
-                q4_0: |x, w, o| unsafe { q4_0(x, w, o) },
+                q4_0: |x, w, e, o| unsafe { q4_0(x, w, e, o) },
                 // SAFETY: as above.
-                q4_1: |x, w, o| unsafe { q4_1(x, w, o) },
+                q4_1: |x, w, e, o| unsafe { q4_1(x, w, e, o) },
                 // SAFETY: as above.
-                q5_0: |x, w, o| unsafe { q5_0(x, w, o) },
+                q5_0: |x, w, e, o| unsafe { q5_0(x, w, e, o) },
                 // SAFETY: as above.
-                q5_1: |x, w, o| unsafe { q5_1(x, w, o) },
+                q5_1: |x, w, e, o| unsafe { q5_1(x, w, e, o) },
             };
         }
     };
@@ -72,8 +72,13 @@ macro_rules! level {
         /// # Safety
         /// The CPU must support this level's target features.
         #[target_feature(enable = $features)]
-        unsafe fn $name(x: &[f32], weights: Option<&[f32]>, out: &mut [$block]) {
-            $body(x, weights, out)
+        unsafe fn $name(
+            x: &[f32],
+            weights: Option<&[f32]>,
+            effort: crate::legacy::Effort,
+            out: &mut [$block],
+        ) {
+            $body(x, weights, effort, out)
         }
     };
 }
