@@ -338,7 +338,25 @@ pub(crate) unsafe fn dot_type0_x4<I: Isa, W: Type0>(w: &[W], a: [&[BlockQ8_0]; 4
     }
 }
 
-/// Type-1 weights · q8_1: Σ_b d_w·d_a·Σ c·a + m_w·s_a.
+/// One type-1 block into (`acc`, `summ`).
+///
+/// # Safety
+/// As [`dot_type1`].
+#[inline(always)]
+unsafe fn type1_step<I: Isa, W: Type1>(x: &W, y: &BlockQ8_1, acc: &mut __m256, summ: &mut f32) {
+    // SAFETY: features per the caller; loads inside the blocks.
+    unsafe {
+        let s = I::dpbusd(_mm256_setzero_si256(), x.codes(), ld(y.qs.as_ptr().cast()));
+        let (d, m) = x.scale_min();
+        let dd = _mm256_set1_ps(d * h2f(y.d));
+        *acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), *acc);
+        *summ = m.mul_add(h2f(y.s), *summ);
+    }
+}
+
+/// Type-1 weights · q8_1: Σ_b d_w·d_a·Σ c·a + m_w·s_a, two blocks per iteration with
+/// independent accumulators (the `m·s` terms in two FMA chains, not one serial scalar sum).
+/// A helper function, not a closure: closures do not inherit target features.
 ///
 /// # Safety
 /// See the module docs; `w.len() == a.len()`.
@@ -346,16 +364,18 @@ pub(crate) unsafe fn dot_type0_x4<I: Isa, W: Type0>(w: &[W], a: [&[BlockQ8_0]; 4
 pub(crate) unsafe fn dot_type1<I: Isa, W: Type1>(w: &[W], a: &[BlockQ8_1]) -> f32 {
     // SAFETY: features per the caller; every load is inside a block.
     unsafe {
-        let zero = _mm256_setzero_si256();
-        let mut acc = _mm256_setzero_ps();
-        let mut summ = 0.0f32;
-        for (x, y) in w.iter().zip(a) {
-            let s = I::dpbusd(zero, x.codes(), ld(y.qs.as_ptr().cast()));
-            let (d, m) = x.scale_min();
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y.d)), _mm256_cvtepi32_ps(s), acc);
-            summ += m * h2f(y.s);
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let (mut summ0, mut summ1) = (0.0f32, 0.0f32);
+        let pairs = w.len() / 2;
+        for i in 0..pairs {
+            type1_step::<I, W>(&w[2 * i], &a[2 * i], &mut acc0, &mut summ0);
+            type1_step::<I, W>(&w[2 * i + 1], &a[2 * i + 1], &mut acc1, &mut summ1);
         }
-        hsum(acc) + summ
+        if w.len() % 2 == 1 {
+            let last = w.len() - 1;
+            type1_step::<I, W>(&w[last], &a[last], &mut acc0, &mut summ0);
+        }
+        hsum(_mm256_add_ps(acc0, acc1)) + (summ0 + summ1)
     }
 }
 
