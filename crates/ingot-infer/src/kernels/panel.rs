@@ -36,10 +36,10 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 use ingot_quant::blocks::{
     BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0,
-    BlockQ8_1, QK,
+    BlockQ8_1, QK, QK_K,
 };
 
-use super::scalar::{q4k_code, q5k_code, q6k_code, unpack_scales_mins_k4};
+use super::scalar::unpack_scales_mins_k4;
 
 /// Weight rows per panel (one per 32-bit lane of a 512-bit register).
 pub const PANEL_ROWS: usize = 16;
@@ -241,77 +241,100 @@ pub trait KWeight: Pod + Sync {
     fn pack_row(&self, r: usize, panel: &mut KPanel);
 }
 
-/// Q4_K/Q5_K row packing: codes from `code(e)`, scales/mins from the packed 12 bytes.
+/// Q4_K codes in element order: 64-element chunks c, low nibbles of `qs[32c..32c+32]` then
+/// their high nibbles.
+#[inline(always)]
+fn q4k_codes(qs: &[u8; QK_K / 2]) -> [u8; QK_K] {
+    let mut out = [0u8; QK_K];
+    for c in 0..4 {
+        for l in 0..32 {
+            out[64 * c + l] = qs[32 * c + l] & 0x0f;
+            out[64 * c + 32 + l] = qs[32 * c + l] >> 4;
+        }
+    }
+    out
+}
+
+/// Q5_K codes: Q4_K's plus 16 × bit `e / 32` of `qh[e % 32]`.
+#[inline(always)]
+fn q5k_codes(qs: &[u8; QK_K / 2], qh: &[u8; QK_K / 8]) -> [u8; QK_K] {
+    let mut out = q4k_codes(qs);
+    for s in 0..8 {
+        for l in 0..32 {
+            out[32 * s + l] |= ((qh[l] >> s) & 1) << 4;
+        }
+    }
+    out
+}
+
+/// Q6_K codes 0..63: element `128h + 32k + l` has its low four bits in
+/// `ql[64h + 32(k & 1) + l]` (low nibble for k < 2) and bits `2k..2k+2` of `qh[32h + l]`.
+#[inline(always)]
+fn q6k_codes(ql: &[u8; QK_K / 2], qh: &[u8; QK_K / 4]) -> [u8; QK_K] {
+    let mut out = [0u8; QK_K];
+    for h in 0..2 {
+        for l in 0..32 {
+            let (lo0, lo1, hb) = (ql[64 * h + l], ql[64 * h + 32 + l], qh[32 * h + l]);
+            out[128 * h + l] = (lo0 & 0x0f) | ((hb & 3) << 4);
+            out[128 * h + 32 + l] = (lo1 & 0x0f) | (((hb >> 2) & 3) << 4);
+            out[128 * h + 64 + l] = (lo0 >> 4) | (((hb >> 4) & 3) << 4);
+            out[128 * h + 96 + l] = (lo1 >> 4) | (((hb >> 6) & 3) << 4);
+        }
+    }
+    out
+}
+
+/// Writes 256 codes as row `r` of the panel's 4-byte groups.
+#[inline(always)]
+fn put_codes(codes: &[u8; QK_K], r: usize, p: &mut KPanel) {
+    for (group, src) in p.codes.iter_mut().zip(codes.chunks_exact(4)) {
+        group[4 * r..4 * r + 4].copy_from_slice(src);
+    }
+}
+
+/// Q4_K/Q5_K row packing: codes, then scales/mins from the packed 12 bytes.
 fn pack_q45k_row(
-    code: impl Fn(usize) -> i32,
+    codes: &[u8; QK_K],
     scales: &[u8; 12],
     d: f16,
     dmin: f16,
     r: usize,
     p: &mut KPanel,
 ) {
-    put_codes(&code, r, p);
+    put_codes(codes, r, p);
     let (sc, m) = unpack_scales_mins_k4(scales);
     for s in 0..8 {
         p.scales[s][r] = sc[s] as i32;
         p.mins[s / 2][2 * r + s % 2] = m[s] as i16;
     }
-    for s in 8..16 {
-        p.scales[s][r] = 0;
-    }
     p.d[r] = d.to_f32();
     p.neg_dmin[r] = -dmin.to_f32();
-}
-
-fn put_codes(code: &impl Fn(usize) -> i32, r: usize, p: &mut KPanel) {
-    for (g, group) in p.codes.iter_mut().enumerate() {
-        for k in 0..4 {
-            group[4 * r + k] = code(4 * g + k) as u8;
-        }
-    }
 }
 
 impl KWeight for BlockQ4K {
     const KIND: KKind = KKind::Q45;
     fn pack_row(&self, r: usize, p: &mut KPanel) {
-        pack_q45k_row(
-            |e| q4k_code(&self.qs, e),
-            &self.scales,
-            self.d,
-            self.dmin,
-            r,
-            p,
-        );
+        let codes = q4k_codes(&self.qs);
+        pack_q45k_row(&codes, &self.scales, self.d, self.dmin, r, p);
     }
 }
 
 impl KWeight for BlockQ5K {
     const KIND: KKind = KKind::Q45;
     fn pack_row(&self, r: usize, p: &mut KPanel) {
-        pack_q45k_row(
-            |e| q5k_code(&self.qs, &self.qh, e),
-            &self.scales,
-            self.d,
-            self.dmin,
-            r,
-            p,
-        );
+        let codes = q5k_codes(&self.qs, &self.qh);
+        pack_q45k_row(&codes, &self.scales, self.d, self.dmin, r, p);
     }
 }
 
 impl KWeight for BlockQ6K {
     const KIND: KKind = KKind::Q6;
     fn pack_row(&self, r: usize, p: &mut KPanel) {
-        put_codes(&|e| q6k_code(&self.ql, &self.qh, e), r, p);
+        put_codes(&q6k_codes(&self.ql, &self.qh), r, p);
         for s in 0..16 {
             p.scales[s][r] = self.scales[s] as i32;
         }
-        for pair in p.mins.iter_mut() {
-            pair[2 * r] = 0;
-            pair[2 * r + 1] = 0;
-        }
         p.d[r] = self.d.to_f32();
-        p.neg_dmin[r] = 0.0;
     }
 }
 
