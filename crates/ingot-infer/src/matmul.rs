@@ -2,16 +2,22 @@
 //!
 //! ```text
 //! quantize x once per call (the weight type's activation type, one row per token)
-//! n < 4  (GEMV): rows split across rayon threads; y[t][r] = dot(W[r], xq[t])
-//! n ≥ 4  (GEMM): chunks of ROWS_PER_TASK rows split across threads; in each chunk,
-//!                for every group of 4 tokens, for every row: dot_x4(W[r], xq[t..t+4])
-//!                (each weight block is decoded once for four tokens while in registers,
-//!                and the chunk's rows stay in L2 across all token groups), written to a
-//!                row-major yᵀ tile, then transposed into y
+//! n < 4      (GEMV): rows split across rayon threads; y[t][r] = dot(W[r], xq[t])
+//! n ≥ 8 (K-quants: n ≥ 24) and the level has panel kernels (scalar reference, AVX-512 VNNI) and the type is
+//!            q8_0/q4_0/q5_0/q4_1/q5_1/q4_K/q5_K/q6_K  (panel GEMM, see kernels::panel):
+//!            repack W into 16-row interleaved panels (parallel over panels), build the
+//!            activation side table, then column blocks of ≤ 64 tokens split across threads;
+//!            each task runs every panel over its columns (16 rows × 8 or 4 columns per
+//!            register tile) and writes y directly
+//! otherwise  (GEMM): chunks of ROWS_PER_TASK rows split across threads; in each chunk,
+//!            for every group of 4 tokens, for every row: dot_x4(W[r], xq[t..t+4])
+//!            (each weight block is decoded once for four tokens while in registers),
+//!            written to a row-major yᵀ tile, then transposed into y
 //! ```
 //!
-//! W is borrowed (typically from the GGUF memory map). Scratch space (quantized activations,
-//! yᵀ) lives in [`MatmulScratch`] and only grows, so steady-state calls allocate nothing.
+//! W is borrowed (typically from the GGUF memory map); only the per-call panel copy is
+//! scratch. Scratch space (quantized activations, panels, side tables, yᵀ) lives in
+//! [`MatmulScratch`] and only grows, so steady-state calls allocate nothing.
 
 use bytemuck::Pod;
 use half::{bf16, f16};
@@ -22,12 +28,18 @@ use ingot_quant::blocks::{
 };
 use rayon::prelude::*;
 
+use crate::kernels::panel::{
+    self, KAct, KPanel, KWeight, LegacyAct, LegacyPanel, LegacyWeight, PanelGemm, PANEL_MIN_N,
+    PANEL_ROWS,
+};
 use crate::kernels::{self, Dot, Kernels, Quantize};
 use crate::InferError;
 
 /// Rows per GEMM task: small enough to give two threads many tasks on a 576-row matrix,
 /// large enough that the activations streamed per task are amortised over many rows.
 const ROWS_PER_TASK: usize = 16;
+/// Smallest batch for the K-quant panel GEMM (see [`k_panel_gemm`]).
+const PANEL_MIN_N_K: usize = 24;
 /// Minimum rows per GEMV task (rayon splits adaptively above this).
 const GEMV_MIN_ROWS: usize = 8;
 /// Batch size from which the 4-column micro-kernel is used.
@@ -279,6 +291,137 @@ pub struct MatmulScratch {
     act: Vec<u32>,
     /// yᵀ: rows × n.
     yt: Vec<f32>,
+    /// Repacked weights and activation side tables of the panel GEMM.
+    panels: PanelScratch,
+}
+
+/// The panel GEMM's buffers (see [`kernels::panel`]).
+#[derive(Debug, Default)]
+struct PanelScratch {
+    legacy: Vec<LegacyPanel>,
+    k: Vec<KPanel>,
+    legacy_acts: Vec<LegacyAct>,
+    k_acts: Vec<KAct>,
+}
+
+/// `buf[..len]`, growing `buf` with zeroed values if needed.
+fn grown<T: bytemuck::Zeroable + Clone>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buf.len() < len {
+        buf.resize(len, T::zeroed());
+    }
+    &mut buf[..len]
+}
+
+/// Columns per panel-GEMM task: a multiple of 8 (the register tile), at most 64 (so a task's
+/// activations stay in L2), small enough to give every thread about two tasks.
+fn column_block(n: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    n.div_ceil(2 * threads).next_multiple_of(8).clamp(8, 64)
+}
+
+/// The panel GEMM: repack the weights into `panels` (one panel of `nb` blocks per 16 rows,
+/// in parallel), build the activation side table in `side`, then run `kernel(panel,
+/// activations, out, valid)` over column blocks split across threads.
+#[allow(clippy::too_many_arguments)]
+fn panel_gemm<W: Sync, Q: Sync, P: Send + Sync + bytemuck::Zeroable + Clone, A>(
+    w: &[W],
+    rows: usize,
+    nb: usize,
+    a: &[Q],
+    y: &mut [f32],
+    panels: &mut Vec<P>,
+    side: &mut Vec<A>,
+    pack: impl Fn(&[W], usize, &mut [P]) + Sync,
+    to_side: impl Fn(&Q) -> A + Sync,
+    kernel: impl Fn(&[P], &[A], &mut [f32], usize) + Sync,
+) where
+    A: Send + Sync + bytemuck::Zeroable + Clone,
+{
+    let np = rows.div_ceil(PANEL_ROWS);
+    let n = a.len() / nb;
+    let panels = grown(panels, np * nb);
+    panels.par_chunks_mut(nb).enumerate().for_each(|(p, out)| {
+        let r0 = p * PANEL_ROWS;
+        let valid = PANEL_ROWS.min(rows - r0);
+        pack(&w[r0 * nb..(r0 + valid) * nb], valid, out);
+    });
+    let acts = grown(side, n * nb);
+    acts.par_chunks_mut(nb)
+        .zip(a.par_chunks(nb))
+        .for_each(|(o, at)| {
+            for (o, x) in o.iter_mut().zip(at) {
+                *o = to_side(x);
+            }
+        });
+    let (panels, acts): (&[P], &[A]) = (panels, acts);
+    let cb = column_block(n);
+    y.par_chunks_mut(cb * rows)
+        .enumerate()
+        .for_each(|(ci, ych)| {
+            let t0 = ci * cb;
+            let nc = ych.len() / rows;
+            let at = &acts[t0 * nb..(t0 + nc) * nb];
+            for p in 0..np {
+                let r0 = p * PANEL_ROWS;
+                let valid = PANEL_ROWS.min(rows - r0);
+                kernel(&panels[p * nb..(p + 1) * nb], at, &mut ych[r0..], valid);
+            }
+        });
+}
+
+/// The panel GEMM of a legacy type (always taken from [`PANEL_MIN_N`] columns).
+fn legacy_panel_gemm<W: LegacyWeight>(
+    g: &PanelGemm,
+    w: &[W],
+    rows: usize,
+    nb: usize,
+    a: &[W::Act],
+    y: &mut [f32],
+    ps: &mut PanelScratch,
+) -> bool {
+    panel_gemm(
+        w,
+        rows,
+        nb,
+        a,
+        y,
+        &mut ps.legacy,
+        &mut ps.legacy_acts,
+        panel::pack_legacy,
+        panel::legacy_side::<W>,
+        |p, at, out, valid| g.legacy(W::TYPE1, p, at, out, rows, valid),
+    );
+    true
+}
+
+/// The panel GEMM of a K-quant type, from [`PANEL_MIN_N_K`] columns: the K dot micro-kernels
+/// are fast enough that repacking (≈ 0.2 ns per weight) pays off only from about 20 columns
+/// (measured on 576×1536: x4 path 48 G MAC/s of CPU time, panel ≈ 100).
+fn k_panel_gemm<W: KWeight>(
+    g: &PanelGemm,
+    w: &[W],
+    rows: usize,
+    nb: usize,
+    a: &[BlockQ8K],
+    y: &mut [f32],
+    ps: &mut PanelScratch,
+) -> bool {
+    if a.len() / nb < PANEL_MIN_N_K {
+        return false;
+    }
+    panel_gemm(
+        w,
+        rows,
+        nb,
+        a,
+        y,
+        &mut ps.k,
+        &mut ps.k_acts,
+        panel::pack_k,
+        |x| panel::k_side(x, W::KIND),
+        |p, at, out, valid| g.k(W::KIND, p, at, out, rows, valid),
+    );
+    true
 }
 
 impl MatmulScratch {
@@ -301,14 +444,46 @@ fn view_acts<A: Pod>(buf: &mut Vec<u32>, count: usize) -> &mut [A] {
 
 /// One weight block type with its activation type and kernels.
 trait Pair: Pod + Sync {
-    type A: Pod + Send + Sync;
+    type A: Pod + Send + Sync + 'static;
     const BLOCK: usize;
     fn dot(k: &Kernels) -> Dot<Self, Self::A>;
     fn quantize(k: &Kernels) -> Quantize<Self::A>;
+    /// Runs the panel GEMM (weights `w`, quantized activations `a`) if this type has one;
+    /// returns whether it did.
+    #[allow(clippy::too_many_arguments)]
+    fn panel_gemm(
+        _g: &PanelGemm,
+        _w: &[Self],
+        _rows: usize,
+        _nb: usize,
+        _a: &[Self::A],
+        _y: &mut [f32],
+        _ps: &mut PanelScratch,
+    ) -> bool {
+        false
+    }
 }
 
 macro_rules! pair {
     ($w:ty, $a:ty, $block:expr, $dot:ident, $q:expr) => {
+        pair!($w, $a, $block, $dot, $q, {});
+    };
+    ($w:ty, $a:ty, $block:expr, $dot:ident, $q:expr, panel $run:ident) => {
+        pair!($w, $a, $block, $dot, $q, {
+            fn panel_gemm(
+                g: &PanelGemm,
+                w: &[$w],
+                rows: usize,
+                nb: usize,
+                a: &[$a],
+                y: &mut [f32],
+                ps: &mut PanelScratch,
+            ) -> bool {
+                $run(g, w, rows, nb, a, y, ps)
+            }
+        });
+    };
+    ($w:ty, $a:ty, $block:expr, $dot:ident, $q:expr, { $($extra:tt)* }) => {
         impl Pair for $w {
             type A = $a;
             const BLOCK: usize = $block;
@@ -319,6 +494,7 @@ macro_rules! pair {
                 #[allow(clippy::redundant_closure_call)]
                 ($q)(k)
             }
+            $($extra)*
         }
     };
 }
@@ -328,22 +504,14 @@ fn copy_f32(x: &[f32], out: &mut [f32]) {
 }
 const COPY: Quantize<f32> = Quantize { f: copy_f32 };
 
-pair!(BlockQ8_0, BlockQ8_0, QK, q8_0, |k: &Kernels| k
-    .quantize_q8_0);
-pair!(BlockQ4_0, BlockQ8_0, QK, q4_0, |k: &Kernels| k
-    .quantize_q8_0);
-pair!(BlockQ5_0, BlockQ8_0, QK, q5_0, |k: &Kernels| k
-    .quantize_q8_0);
-pair!(BlockQ4_1, BlockQ8_1, QK, q4_1, |k: &Kernels| k
-    .quantize_q8_1);
-pair!(BlockQ5_1, BlockQ8_1, QK, q5_1, |k: &Kernels| k
-    .quantize_q8_1);
-pair!(BlockQ4K, BlockQ8K, QK_K, q4_k, |k: &Kernels| k
-    .quantize_q8_k);
-pair!(BlockQ5K, BlockQ8K, QK_K, q5_k, |k: &Kernels| k
-    .quantize_q8_k);
-pair!(BlockQ6K, BlockQ8K, QK_K, q6_k, |k: &Kernels| k
-    .quantize_q8_k);
+pair!(BlockQ8_0, BlockQ8_0, QK, q8_0, |k: &Kernels| k.quantize_q8_0, panel legacy_panel_gemm);
+pair!(BlockQ4_0, BlockQ8_0, QK, q4_0, |k: &Kernels| k.quantize_q8_0, panel legacy_panel_gemm);
+pair!(BlockQ5_0, BlockQ8_0, QK, q5_0, |k: &Kernels| k.quantize_q8_0, panel legacy_panel_gemm);
+pair!(BlockQ4_1, BlockQ8_1, QK, q4_1, |k: &Kernels| k.quantize_q8_1, panel legacy_panel_gemm);
+pair!(BlockQ5_1, BlockQ8_1, QK, q5_1, |k: &Kernels| k.quantize_q8_1, panel legacy_panel_gemm);
+pair!(BlockQ4K, BlockQ8K, QK_K, q4_k, |k: &Kernels| k.quantize_q8_k, panel k_panel_gemm);
+pair!(BlockQ5K, BlockQ8K, QK_K, q5_k, |k: &Kernels| k.quantize_q8_k, panel k_panel_gemm);
+pair!(BlockQ6K, BlockQ8K, QK_K, q6_k, |k: &Kernels| k.quantize_q8_k, panel k_panel_gemm);
 pair!(BlockQ8K, BlockQ8K, QK_K, q8_k, |k: &Kernels| k
     .quantize_q8_k);
 pair!(f16, f32, 1, f16, |_: &Kernels| COPY);
@@ -374,6 +542,55 @@ pub fn matmul_with(
     y: &mut [f32],
     scratch: &mut MatmulScratch,
 ) -> Result<(), InferError> {
+    check_shapes(w, x, n, y)?;
+    run(k, w, x, n, y, scratch, None);
+    Ok(())
+}
+
+/// Several matrices applied to the **same** input `x` (e.g. the q, k and v projections, or
+/// gate and up): `ys[i] = ws[i]·x`. The activations are quantized once and reused by every
+/// following matrix that needs the same activation type and row length (consecutive in
+/// `ws`), instead of once per matrix. Results equal separate [`matmul`] calls exactly.
+///
+/// Errors: `ws.len() != ys.len()` or any shape mismatch ([`InferError::ShapeMismatch`],
+/// checked for all matrices before any work), or a bad `INGOT_KERNEL`.
+pub fn matmul_multi(
+    ws: &[QMatrix<'_>],
+    x: &[f32],
+    n: usize,
+    ys: &mut [&mut [f32]],
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    matmul_multi_with(kernels::try_kernels()?, ws, x, n, ys, scratch)
+}
+
+/// [`matmul_multi`] with explicit kernels.
+pub fn matmul_multi_with(
+    k: &Kernels,
+    ws: &[QMatrix<'_>],
+    x: &[f32],
+    n: usize,
+    ys: &mut [&mut [f32]],
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    if ws.len() != ys.len() {
+        return Err(InferError::ShapeMismatch {
+            operand: "ys",
+            expected: ws.len(),
+            actual: ys.len(),
+        });
+    }
+    for (w, y) in ws.iter().zip(ys.iter()) {
+        check_shapes(w, x, n, y)?;
+    }
+    let mut prev = None;
+    for (w, y) in ws.iter().zip(ys.iter_mut()) {
+        prev = run(k, w, x, n, y, scratch, prev);
+    }
+    Ok(())
+}
+
+fn check_shapes(w: &QMatrix<'_>, x: &[f32], n: usize, y: &[f32]) -> Result<(), InferError> {
     let check = |operand, per: usize, actual: usize| match n.checked_mul(per) {
         Some(e) if e == actual => Ok(()),
         e => Err(InferError::ShapeMismatch {
@@ -383,26 +600,42 @@ pub fn matmul_with(
         }),
     };
     check("x", w.cols, x.len())?;
-    check("y", w.rows, y.len())?;
+    check("y", w.rows, y.len())
+}
+
+/// Which activations `scratch.act` holds: activation block type and row length.
+type ActKey = (std::any::TypeId, usize);
+
+/// Runs one checked matmul; `prev` names the activations already quantized in `scratch` from
+/// the same `x` (only [`matmul_multi_with`] passes one). Returns what `scratch` now holds.
+fn run(
+    k: &Kernels,
+    w: &QMatrix<'_>,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    scratch: &mut MatmulScratch,
+    prev: Option<ActKey>,
+) -> Option<ActKey> {
     if n == 0 || w.rows == 0 {
-        return Ok(());
+        return prev;
     }
     let (rows, cols) = (w.rows, w.cols);
+    let s = scratch;
     match w.blocks {
-        Blocks::Q8_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q4_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q4_1(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q5_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q5_1(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q4K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q5K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q6K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q8K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::F16(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::BF16(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::F32(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q8_0(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q4_0(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q4_1(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q5_0(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q5_1(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q4K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q5K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q6K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q8K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::F16(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::BF16(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::F32(b) => typed(k, b, rows, cols, x, n, y, s, prev),
     }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -415,17 +648,21 @@ fn typed<P: Pair>(
     n: usize,
     y: &mut [f32],
     scratch: &mut MatmulScratch,
-) {
+    prev: Option<ActKey>,
+) -> Option<ActKey> {
     let nb = cols / P::BLOCK;
     let dot = P::dot(k);
     let quant = P::quantize(k);
     if nb == 0 {
         y.fill(0.0);
-        return;
+        return prev;
     }
-    let MatmulScratch { act, yt } = scratch;
+    let key = (std::any::TypeId::of::<P::A>(), cols);
+    let MatmulScratch { act, yt, panels } = scratch;
     let a: &mut [P::A] = view_acts(act, n * nb);
-    if n == 1 {
+    if prev == Some(key) {
+        // Already quantized from the same x by the previous matrix of a matmul_multi call.
+    } else if n == 1 {
         quant.quantize(x, a);
     } else {
         a.par_chunks_mut(nb)
@@ -436,6 +673,13 @@ fn typed<P: Pair>(
     let wrow = |r: usize| &w[r * nb..(r + 1) * nb];
     let arow = |t: usize| &a[t * nb..(t + 1) * nb];
 
+    if n >= PANEL_MIN_N {
+        if let Some(g) = k.panel_gemm() {
+            if P::panel_gemm(g, w, rows, nb, a, y, panels) {
+                return Some(key);
+            }
+        }
+    }
     if n < GEMM_MIN_N {
         for (t, yt_row) in y.chunks_exact_mut(rows).enumerate() {
             let at = arow(t);
@@ -476,4 +720,5 @@ fn typed<P: Pair>(
             }
         });
     }
+    Some(key)
 }
