@@ -84,11 +84,11 @@ fn run(args: Args) -> Result<ExitCode> {
     );
     match args.output_format {
         OutputFormat::Gguf => run.imatrix.write_gguf(&args.output)?,
-        OutputFormat::Dat => run.imatrix.write_dat(&args.output)?,
+        OutputFormat::Dat => run.imatrix.write_legacy(&args.output)?,
     }
     println!(
         "wrote {} entries to {}",
-        run.imatrix.entries.len(),
+        run.imatrix.len(),
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)
