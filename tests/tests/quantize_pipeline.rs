@@ -5,8 +5,9 @@ mod quantize_common;
 
 use ingot_format::{GgmlType, GgufFile, Value};
 use ingot_quant::imatrix::{Imatrix, ImatrixFormat};
-use ingot_quant::pipeline::{NoProgress, Prepared, QuantizeError, QuantizeOptions};
-use ingot_quant::plan::{FileType, PlanError};
+use ingot_quant::pipeline::{NoProgress, Prepared, QuantizeOptions};
+use ingot_quant::plan::FileType;
+use ingot_quant::QuantError;
 use quantize_common::*;
 
 /// Relative RMSE bound per output type for the synthetic N(0, σ_col²) weights. Measured
@@ -151,10 +152,7 @@ fn imatrix_problems_are_errors_naming_the_tensor() {
         ..Spec::small()
     });
     match Prepared::new(&file, Some(other), &opts) {
-        Err(QuantizeError::Imatrix(ingot_quant::imatrix::ImatrixError::LengthMismatch {
-            name,
-            ..
-        })) => {
+        Err(QuantError::ImatrixLengthMismatch { name, .. }) => {
             assert!(name.ends_with(".weight"))
         }
         other => panic!("{other:?}"),
@@ -163,7 +161,7 @@ fn imatrix_problems_are_errors_naming_the_tensor() {
     let renamed = synthetic_imatrix(&spec).remap(|n| Some(format!("x.{n}")));
     assert!(matches!(
         Prepared::new(&file, Some(renamed), &opts),
-        Err(QuantizeError::ImatrixForAnotherModel { .. })
+        Err(QuantError::ImatrixForAnotherModel { .. })
     ));
     // Non-finite values.
     let mut bad = synthetic_imatrix(&spec);
@@ -171,11 +169,7 @@ fn imatrix_problems_are_errors_naming_the_tensor() {
     e.sums[5] = f32::INFINITY;
     bad.insert("blk.2.ffn_up.weight", e).unwrap();
     match Prepared::new(&file, Some(bad), &opts) {
-        Err(QuantizeError::Imatrix(ingot_quant::imatrix::ImatrixError::NonFinite {
-            name,
-            index,
-            ..
-        })) => {
+        Err(QuantError::ImatrixNonFinite { name, index, .. }) => {
             assert_eq!((name.as_str(), index), ("blk.2.ffn_up.weight", 5))
         }
         other => panic!("{other:?}"),
@@ -189,7 +183,7 @@ fn imatrix_problems_are_errors_naming_the_tensor() {
     req.require_imatrix = true;
     assert!(matches!(
         Prepared::new(&file, Some(partial), &req),
-        Err(QuantizeError::MissingImatrix { .. })
+        Err(QuantError::MissingImatrix { .. })
     ));
 }
 
@@ -248,11 +242,9 @@ fn pruning_renumbers_trims_and_maps_the_imatrix() {
         if let Err(e) = r {
             assert!(matches!(
                 e,
-                QuantizeError::Plan(
-                    PlanError::PruneOutOfRange { .. }
-                        | PlanError::PruneDuplicate { .. }
-                        | PlanError::PruneAll { .. }
-                )
+                QuantError::PruneOutOfRange { .. }
+                    | QuantError::PruneDuplicate { .. }
+                    | QuantError::PruneAll { .. }
             ));
         }
     }
@@ -268,7 +260,7 @@ fn requantize_needs_permission_and_works_with_it() {
     let file = GgufFile::open(&q8).unwrap();
     assert!(matches!(
         Prepared::new(&file, None, &QuantizeOptions::new(FileType::Q4_0)),
-        Err(QuantizeError::Plan(PlanError::RequantizeNotAllowed { .. }))
+        Err(QuantError::RequantizeNotAllowed { .. })
     ));
     let mut o = QuantizeOptions::new(FileType::F16);
     o.plan.allow_requantize = true;

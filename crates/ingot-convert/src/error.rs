@@ -57,6 +57,14 @@ pub enum ConvertError {
         /// The safetensors crate's error.
         source: safetensors::SafeTensorError,
     },
+    /// A safetensors file given as a model is not the weights of the model in its directory.
+    #[error("{}: not the weights of the model in {} (expected model.safetensors or a shard listed in model.safetensors.index.json)", file.display(), dir.display())]
+    NotModelFile {
+        /// The file given.
+        file: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
     /// A shard listed in `model.safetensors.index.json` is absent.
     #[error("{path}: shard listed in the index is missing")]
     MissingShard {

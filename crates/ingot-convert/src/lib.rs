@@ -17,6 +17,7 @@
 pub mod config;
 mod error;
 pub mod export;
+pub mod input;
 pub mod meta;
 pub mod names;
 pub mod permute;
@@ -28,6 +29,7 @@ pub mod tokenizer;
 pub use config::{Architecture, HfConfig};
 pub use error::{ConvertError, Result};
 pub use export::{export, ExportSummary};
+pub use input::HfInput;
 pub use meta::{MetaValue, Metadata};
 pub use plan::{OutType, Plan, PlannedTensor, TensorType};
 

@@ -254,6 +254,16 @@ impl Plan {
         })
     }
 
+    /// The safetensors files the tensors come from (an entry's `shard` indexes this).
+    pub fn shard_files(&self) -> &[std::path::PathBuf] {
+        &self.shards.files
+    }
+
+    /// Where tensor `i`'s source bytes are.
+    pub(crate) fn entry(&self, i: usize) -> &TensorEntry {
+        &self.tensors[i].entry
+    }
+
     /// The source tensor's element type.
     pub fn source_dtype(&self, i: usize) -> Dtype {
         self.tensors[i].entry.dtype

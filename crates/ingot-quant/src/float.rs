@@ -15,6 +15,12 @@
 //!   forced; otherwise round to nearest even by adding `0x7fff + lsb` before truncating.
 //!   Subnormals are not flushed.
 //! - **bf16 → f32**: the 16 bits shifted up.
+//!
+//! The f16 → f32 row conversion runs a SIMD body chosen at run time ([`arch`]: F16C or
+//! AVX-512 `vcvtph2ps`, exact like the scalar path). [`first_non_finite`] is the
+//! branch-free check the quantize pipeline runs on every decoded row.
+
+pub mod arch;
 
 use half::{bf16, f16};
 
@@ -85,9 +91,26 @@ pub fn f32_to_f16_row(x: &[f32], out: &mut [f16]) {
 /// If `x.len() != out.len()` (a caller bug).
 pub fn f16_to_f32_row(x: &[f16], out: &mut [f32]) {
     assert_eq!(x.len(), out.len(), "f16_to_f32_row: length mismatch");
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.to_f32();
+    arch::f16_to_f32(bytemuck::cast_slice(x), out);
+}
+
+/// The index and value of the first NaN or infinity in `x`, if any. Checks 64 values at a
+/// time without branching inside a group (so the loop vectorises) and looks for the index only
+/// when a group holds one.
+pub fn first_non_finite(x: &[f32]) -> Option<(usize, f32)> {
+    const EXP: u32 = 0x7f80_0000;
+    for (g, chunk) in x.chunks(64).enumerate() {
+        let any = chunk
+            .iter()
+            .fold(false, |acc, v| acc | (v.to_bits() & EXP == EXP));
+        if any {
+            return chunk
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| (g * 64 + i, chunk[i]));
+        }
     }
+    None
 }
 
 /// Converts a row of f32 to bf16 (ggml's rounding).
@@ -255,6 +278,19 @@ mod tests {
         assert_eq!(f32_to_bf16_bits(f32::from_bits(0x7f80_0001)), 0x7FC0);
         assert_eq!(f32_to_bf16_bits(f32::from_bits(0xff81_0000)), 0xFFC1);
         assert_eq!(f32_to_bf16_bits(f32::INFINITY), 0x7F80);
+    }
+
+    #[test]
+    fn first_non_finite_finds_the_first_one() {
+        let mut x = vec![1.5f32; 200];
+        assert_eq!(first_non_finite(&x), None);
+        x[130] = f32::NEG_INFINITY;
+        x[199] = f32::NAN;
+        assert_eq!(first_non_finite(&x), Some((130, f32::NEG_INFINITY)));
+        x[130] = f32::MAX;
+        let (i, v) = first_non_finite(&x).unwrap();
+        assert!(i == 199 && v.is_nan());
+        assert_eq!(first_non_finite(&[]), None);
     }
 
     #[test]

@@ -34,6 +34,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use crate::QuantError;
+
 /// Tokens per chunk assumed for a legacy `.dat` file, which does not record it: llama-imatrix's
 /// default context (`n_ctx = 512`, one sequence). A power of two, so scaling by it is exact.
 pub const LEGACY_CHUNK_SIZE: u32 = 512;
@@ -60,113 +62,6 @@ pub const KEY_CHUNK_SIZE: &str = "imatrix.chunk_size";
 
 /// The GGUF file magic, used to tell the two formats apart.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
-
-/// Why an importance matrix could not be read, written or used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ImatrixError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The legacy file ended before a field could be read.
-    #[error("legacy imatrix truncated: {field} at offset {offset} needs {needed} bytes, {available} left")]
-    Truncated {
-        /// Which field was being read.
-        field: &'static str,
-        /// Byte offset of the field.
-        offset: usize,
-        /// Bytes the field needs.
-        needed: usize,
-        /// Bytes left in the file.
-        available: usize,
-    },
-    /// A count or length field holds an impossible value.
-    #[error("legacy imatrix: {field} = {value} at offset {offset} is invalid")]
-    BadField {
-        /// Which field.
-        field: &'static str,
-        /// The value read.
-        value: i64,
-        /// Byte offset of the field.
-        offset: usize,
-    },
-    /// An entry name is not UTF-8.
-    #[error("imatrix entry name at offset {offset} is not UTF-8")]
-    NameNotUtf8 {
-        /// Byte offset of the name.
-        offset: usize,
-    },
-    /// Two entries share a name.
-    #[error("imatrix has two entries named {name}")]
-    DuplicateEntry {
-        /// The repeated name.
-        name: String,
-    },
-    /// Bytes follow the last field of a legacy file.
-    #[error("legacy imatrix has {extra} unexpected bytes after offset {offset}")]
-    TrailingBytes {
-        /// Where the unexpected bytes start.
-        offset: usize,
-        /// How many there are.
-        extra: usize,
-    },
-    /// The file holds no entries.
-    #[error("imatrix holds no entries")]
-    Empty,
-    /// The GGUF container itself could not be parsed.
-    #[error("imatrix GGUF: {0}")]
-    Format(#[from] ingot_format::FormatError),
-    /// A GGUF file is not an imatrix (`general.type` missing or different).
-    #[error("GGUF file is not an imatrix: general.type is {found:?}")]
-    NotImatrix {
-        /// The `general.type` found, if any.
-        found: Option<String>,
-    },
-    /// A GGUF imatrix entry lacks its sums or counts tensor, or they disagree.
-    #[error("imatrix entry {name}: {problem}")]
-    BadEntry {
-        /// The entry (weight) name.
-        name: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A GGUF imatrix tensor is not F32.
-    #[error("imatrix tensor {name} has type {ty}, expected f32")]
-    NotF32 {
-        /// The tensor.
-        name: String,
-        /// Its type name.
-        ty: &'static str,
-    },
-    /// An entry's per-column mean is NaN, infinite or negative.
-    #[error(
-        "imatrix entry {name}: value {value} at column {index} is not a finite non-negative number"
-    )]
-    NonFinite {
-        /// The entry (weight) name.
-        name: String,
-        /// Column index within the entry.
-        index: usize,
-        /// The offending value.
-        value: f32,
-    },
-    /// An entry's length does not match the tensor it is applied to.
-    #[error("imatrix entry {name} has {entry_len} values but the tensor needs {expected} (row length × experts)")]
-    LengthMismatch {
-        /// The entry (weight) name.
-        name: String,
-        /// Values in the entry.
-        entry_len: usize,
-        /// Values the tensor needs.
-        expected: usize,
-    },
-}
 
 /// One weight's statistics.
 #[derive(Clone, Debug, PartialEq)]
@@ -238,13 +133,13 @@ impl Imatrix {
     /// Adds (or replaces) one weight's statistics. The model engineer's collector builds
     /// matrices this way.
     ///
-    /// Returns [`ImatrixError::BadEntry`] when `sums` is empty, `counts` is empty or `sums`
+    /// Returns [`QuantError::ImatrixBadEntry`] when `sums` is empty, `counts` is empty or `sums`
     /// is not a multiple of `counts` in length.
     pub fn insert(
         &mut self,
         name: impl Into<String>,
         entry: ImatrixEntry,
-    ) -> Result<(), ImatrixError> {
+    ) -> Result<(), QuantError> {
         let name = name.into();
         check_shape(&name, &entry)?;
         self.entries.insert(name, entry);
@@ -300,20 +195,20 @@ impl Imatrix {
 
     /// The importance weights for a tensor with `row_len` elements per row and `n_expert`
     /// matrices (1 for an ordinary 2-D weight), checked: `Ok(None)` when there is no entry,
-    /// [`ImatrixError::LengthMismatch`] when its length differs, [`ImatrixError::NonFinite`]
+    /// [`QuantError::ImatrixLengthMismatch`] when its length differs, [`QuantError::ImatrixNonFinite`]
     /// when a mean is NaN, infinite or negative.
     pub fn weights_for(
         &self,
         name: &str,
         row_len: usize,
         n_expert: usize,
-    ) -> Result<Option<Vec<f32>>, ImatrixError> {
+    ) -> Result<Option<Vec<f32>>, QuantError> {
         let Some(entry) = self.entries.get(name) else {
             return Ok(None);
         };
         let expected = row_len.saturating_mul(n_expert);
         if entry.sums.len() != expected {
-            return Err(ImatrixError::LengthMismatch {
+            return Err(QuantError::ImatrixLengthMismatch {
                 name: name.to_owned(),
                 entry_len: entry.sums.len(),
                 expected,
@@ -326,7 +221,7 @@ impl Imatrix {
 
     /// Checks every entry's means are finite and non-negative (llama-quantize refuses an
     /// imatrix holding NaN or infinity); the error names the first bad entry.
-    pub fn validate(&self) -> Result<(), ImatrixError> {
+    pub fn validate(&self) -> Result<(), QuantError> {
         for (name, entry) in &self.entries {
             check_finite(name, &entry.means())?;
         }
@@ -334,17 +229,14 @@ impl Imatrix {
     }
 
     /// Reads a file of either format, detected by content.
-    pub fn open(path: impl AsRef<Path>) -> Result<(Imatrix, ImatrixFormat), ImatrixError> {
+    pub fn open(path: impl AsRef<Path>) -> Result<(Imatrix, ImatrixFormat), QuantError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ImatrixError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| QuantError::io(path, source))?;
         Imatrix::from_bytes(bytes)
     }
 
     /// Parses a file's bytes, detecting the format by content.
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<(Imatrix, ImatrixFormat), ImatrixError> {
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<(Imatrix, ImatrixFormat), QuantError> {
         if bytes.starts_with(GGUF_MAGIC) {
             let file = ingot_format::GgufFile::from_bytes(bytes)?;
             Ok((Imatrix::from_gguf(&file)?, ImatrixFormat::Gguf))
@@ -354,13 +246,13 @@ impl Imatrix {
     }
 
     /// Parses llama.cpp's legacy `.dat` layout.
-    pub fn from_legacy(bytes: &[u8]) -> Result<Imatrix, ImatrixError> {
+    pub fn from_legacy(bytes: &[u8]) -> Result<Imatrix, QuantError> {
         let mut r = Reader { bytes, pos: 0 };
         let n_entries_at = r.pos;
         let n_entries = r.i32("n_entries")?;
         // Each entry takes at least 16 bytes (three i32s and one value).
         if n_entries < 1 || n_entries as usize > r.remaining() / 16 {
-            return Err(ImatrixError::BadField {
+            return Err(QuantError::ImatrixBadField {
                 field: "n_entries",
                 value: n_entries.into(),
                 offset: n_entries_at,
@@ -372,7 +264,7 @@ impl Imatrix {
             let len_at = r.pos;
             let len = r.i32("name_len")?;
             if len < 1 || len as usize > MAX_NAME_LEN {
-                return Err(ImatrixError::BadField {
+                return Err(QuantError::ImatrixBadField {
                     field: "name_len",
                     value: len.into(),
                     offset: len_at,
@@ -380,12 +272,12 @@ impl Imatrix {
             }
             let name_at = r.pos;
             let name = std::str::from_utf8(r.take(len as usize, "name")?)
-                .map_err(|_| ImatrixError::NameNotUtf8 { offset: name_at })?
+                .map_err(|_| QuantError::ImatrixNameNotUtf8 { offset: name_at })?
                 .to_owned();
             let ncall_at = r.pos;
             let ncall = r.i32("ncall")?;
             if ncall < 0 {
-                return Err(ImatrixError::BadField {
+                return Err(QuantError::ImatrixBadField {
                     field: "ncall",
                     value: ncall.into(),
                     offset: ncall_at,
@@ -394,7 +286,7 @@ impl Imatrix {
             let nval_at = r.pos;
             let nval = r.i32("nval")?;
             if nval < 1 || nval as usize > r.remaining() / 4 {
-                return Err(ImatrixError::BadField {
+                return Err(QuantError::ImatrixBadField {
                     field: "nval",
                     value: nval.into(),
                     offset: nval_at,
@@ -413,14 +305,14 @@ impl Imatrix {
                 activation_sums: None,
             };
             if im.entries.insert(name.clone(), entry).is_some() {
-                return Err(ImatrixError::DuplicateEntry { name });
+                return Err(QuantError::ImatrixDuplicateEntry { name });
             }
         }
         // Optional trailer: the chunk count, then the dataset name.
         if r.remaining() >= 4 {
             let at = r.pos;
             let last = r.i32("last_chunk")?;
-            im.chunk_count = u32::try_from(last).map_err(|_| ImatrixError::BadField {
+            im.chunk_count = u32::try_from(last).map_err(|_| QuantError::ImatrixBadField {
                 field: "last_chunk",
                 value: last.into(),
                 offset: at,
@@ -429,7 +321,7 @@ impl Imatrix {
                 let at = r.pos;
                 let len = r.i32("dataset_len")?;
                 if len < 0 || len as usize > r.remaining() {
-                    return Err(ImatrixError::BadField {
+                    return Err(QuantError::ImatrixBadField {
                         field: "dataset_len",
                         value: len.into(),
                         offset: at,
@@ -437,14 +329,14 @@ impl Imatrix {
                 }
                 let ds_at = r.pos;
                 let ds = std::str::from_utf8(r.take(len as usize, "dataset")?)
-                    .map_err(|_| ImatrixError::NameNotUtf8 { offset: ds_at })?;
+                    .map_err(|_| QuantError::ImatrixNameNotUtf8 { offset: ds_at })?;
                 if !ds.is_empty() {
                     im.datasets.push(ds.to_owned());
                 }
             }
         }
         if r.remaining() != 0 {
-            return Err(ImatrixError::TrailingBytes {
+            return Err(QuantError::ImatrixTrailingBytes {
                 offset: r.pos,
                 extra: r.remaining(),
             });
@@ -485,17 +377,17 @@ impl Imatrix {
     }
 
     /// Writes the legacy layout to `path` (temp file in the same directory, then rename).
-    pub fn write_legacy(&self, path: impl AsRef<Path>) -> Result<(), ImatrixError> {
+    pub fn write_legacy(&self, path: impl AsRef<Path>) -> Result<(), QuantError> {
         write_atomic(path.as_ref(), &self.to_legacy())
     }
 }
 
 impl Imatrix {
     /// Reads a parsed GGUF imatrix (`general.type = "imatrix"`).
-    pub fn from_gguf(file: &ingot_format::GgufFile) -> Result<Imatrix, ImatrixError> {
+    pub fn from_gguf(file: &ingot_format::GgufFile) -> Result<Imatrix, QuantError> {
         let found = file.get_str(KEY_GENERAL_TYPE).ok().map(str::to_owned);
         if found.as_deref() != Some("imatrix") {
-            return Err(ImatrixError::NotImatrix { found });
+            return Err(QuantError::NotImatrix { found });
         }
         let mut im = Imatrix::new(file.get_u32(KEY_CHUNK_SIZE).unwrap_or(LEGACY_CHUNK_SIZE));
         im.chunk_count = file.get_u32(KEY_CHUNK_COUNT).unwrap_or(0);
@@ -515,12 +407,14 @@ impl Imatrix {
             } else {
                 continue;
             };
-            let view = file.tensor(tname).ok_or_else(|| ImatrixError::BadEntry {
-                name: base.to_owned(),
-                problem: format!("tensor {tname} is listed but cannot be read"),
-            })?;
+            let view = file
+                .tensor(tname)
+                .ok_or_else(|| QuantError::ImatrixBadEntry {
+                    name: base.to_owned(),
+                    problem: format!("tensor {tname} is listed but cannot be read"),
+                })?;
             if view.ggml_type() != ingot_format::GgmlType::F32 {
-                return Err(ImatrixError::NotF32 {
+                return Err(QuantError::ImatrixNotF32 {
                     name: tname.to_owned(),
                     ty: view.ggml_type().name(),
                 });
@@ -532,20 +426,20 @@ impl Imatrix {
                 .collect();
             let entry = parts.entry(base.to_owned()).or_default();
             if entry[slot].replace(values).is_some() {
-                return Err(ImatrixError::DuplicateEntry {
+                return Err(QuantError::ImatrixDuplicateEntry {
                     name: tname.to_owned(),
                 });
             }
         }
         for (name, [sums, counts, act]) in parts {
             let (Some(sums), Some(counts)) = (sums, counts) else {
-                return Err(ImatrixError::BadEntry {
+                return Err(QuantError::ImatrixBadEntry {
                     name,
                     problem: "needs both .in_sum2 and .counts tensors".to_owned(),
                 });
             };
             if let Some(i) = counts.iter().position(|c| !c.is_finite() || *c < 0.0) {
-                return Err(ImatrixError::BadEntry {
+                return Err(QuantError::ImatrixBadEntry {
                     problem: format!(
                         "count {} of matrix {i} is not a finite non-negative number",
                         counts[i]
@@ -561,7 +455,7 @@ impl Imatrix {
             im.insert(name, entry)?;
         }
         if im.is_empty() {
-            return Err(ImatrixError::Empty);
+            return Err(QuantError::ImatrixEmpty);
         }
         Ok(im)
     }
@@ -572,7 +466,7 @@ impl Imatrix {
     /// `<name>.counts` then, if present, `<name>.in_sum`, as llama-imatrix writes them; a
     /// single-matrix entry is stored 1-D, as ggml's `ggml_n_dims` makes llama.cpp do).
     /// The writer's temp file + rename means `path` never holds a partial file.
-    pub fn write_gguf(&self, path: impl AsRef<Path>) -> Result<(), ImatrixError> {
+    pub fn write_gguf(&self, path: impl AsRef<Path>) -> Result<(), QuantError> {
         use ingot_format::{Array, GgmlType, GgufWriter, Value};
         let mut w = GgufWriter::new(path.as_ref());
         w.add_kv(KEY_GENERAL_TYPE, "imatrix")?;
@@ -623,8 +517,8 @@ impl Imatrix {
     }
 }
 
-fn check_shape(name: &str, e: &ImatrixEntry) -> Result<(), ImatrixError> {
-    let bad = |problem: String| ImatrixError::BadEntry {
+fn check_shape(name: &str, e: &ImatrixEntry) -> Result<(), QuantError> {
+    let bad = |problem: String| QuantError::ImatrixBadEntry {
         name: name.to_owned(),
         problem,
     };
@@ -654,10 +548,10 @@ fn check_shape(name: &str, e: &ImatrixEntry) -> Result<(), ImatrixError> {
     Ok(())
 }
 
-fn check_finite(name: &str, means: &[f32]) -> Result<(), ImatrixError> {
+fn check_finite(name: &str, means: &[f32]) -> Result<(), QuantError> {
     match means.iter().position(|v| !v.is_finite() || *v < 0.0) {
         None => Ok(()),
-        Some(index) => Err(ImatrixError::NonFinite {
+        Some(index) => Err(QuantError::ImatrixNonFinite {
             name: name.to_owned(),
             index,
             value: means[index],
@@ -667,11 +561,8 @@ fn check_finite(name: &str, means: &[f32]) -> Result<(), ImatrixError> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place, so
 /// `path` never holds a partial file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImatrixError> {
-    let io = |source| ImatrixError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), QuantError> {
+    let io = |source| QuantError::io(path, source);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -704,7 +595,7 @@ impl<'a> Reader<'a> {
         self.bytes.len() - self.pos
     }
 
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], ImatrixError> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], QuantError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
         match end {
             Some(end) => {
@@ -712,7 +603,7 @@ impl<'a> Reader<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(ImatrixError::Truncated {
+            None => Err(QuantError::ImatrixTruncated {
                 field,
                 offset: self.pos,
                 needed: n,
@@ -721,7 +612,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn i32(&mut self, field: &'static str) -> Result<i32, ImatrixError> {
+    fn i32(&mut self, field: &'static str) -> Result<i32, QuantError> {
         let b = self.take(4, field)?;
         Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -800,13 +691,13 @@ mod tests {
         b.truncate(b.len() - 2);
         assert!(matches!(
             Imatrix::from_legacy(&b),
-            Err(ImatrixError::BadField { field: "nval", .. })
+            Err(QuantError::ImatrixBadField { field: "nval", .. })
         ));
         // Truncated in the name.
         let b = legacy_bytes(&[("a.weight", 1, &[1.0, 2.0])], None);
         assert!(matches!(
             Imatrix::from_legacy(&b[..10]),
-            Err(ImatrixError::BadField {
+            Err(QuantError::ImatrixBadField {
                 field: "n_entries",
                 ..
             })
@@ -816,7 +707,7 @@ mod tests {
         b[4..8].copy_from_slice(&100i32.to_le_bytes());
         assert!(matches!(
             Imatrix::from_legacy(&b),
-            Err(ImatrixError::Truncated {
+            Err(QuantError::ImatrixTruncated {
                 field: "name",
                 offset: 8,
                 needed: 100,
@@ -826,7 +717,7 @@ mod tests {
         // Zero entries, negative lengths.
         assert!(matches!(
             Imatrix::from_legacy(&0i32.to_le_bytes()),
-            Err(ImatrixError::BadField {
+            Err(QuantError::ImatrixBadField {
                 field: "n_entries",
                 value: 0,
                 ..
@@ -836,7 +727,7 @@ mod tests {
         b[4..8].copy_from_slice(&(-3i32).to_le_bytes());
         assert!(matches!(
             Imatrix::from_legacy(&b),
-            Err(ImatrixError::BadField {
+            Err(QuantError::ImatrixBadField {
                 field: "name_len",
                 value: -3,
                 offset: 4
@@ -846,27 +737,27 @@ mod tests {
         b[16..20].copy_from_slice(&(-1i32).to_le_bytes());
         assert!(matches!(
             Imatrix::from_legacy(&b),
-            Err(ImatrixError::BadField { field: "ncall", .. })
+            Err(QuantError::ImatrixBadField { field: "ncall", .. })
         ));
         // Duplicates.
         let b = legacy_bytes(&[("a.weight", 1, &[1.0]), ("a.weight", 1, &[2.0])], None);
         assert!(matches!(
             Imatrix::from_legacy(&b),
-            Err(ImatrixError::DuplicateEntry { .. })
+            Err(QuantError::ImatrixDuplicateEntry { .. })
         ));
         // Trailing garbage.
         let mut b = legacy_bytes(&[("a.weight", 1, &[1.0])], Some((1, "x")));
         b.push(0);
         assert!(matches!(
             Imatrix::from_legacy(&b),
-            Err(ImatrixError::TrailingBytes { extra: 1, .. })
+            Err(QuantError::ImatrixTrailingBytes { extra: 1, .. })
         ));
         // Bad UTF-8 name.
         let mut b = legacy_bytes(&[("ab", 1, &[1.0])], None);
         b[8] = 0xff;
         assert!(matches!(
             Imatrix::from_legacy(&b),
-            Err(ImatrixError::NameNotUtf8 { offset: 8 })
+            Err(QuantError::ImatrixNameNotUtf8 { offset: 8 })
         ));
     }
 
@@ -887,7 +778,7 @@ mod tests {
         assert_eq!(im.weights_for("missing.weight", 2, 1).unwrap(), None);
         assert!(matches!(
             im.weights_for("a.weight", 4, 1),
-            Err(ImatrixError::LengthMismatch {
+            Err(QuantError::ImatrixLengthMismatch {
                 entry_len: 2,
                 expected: 4,
                 ..
@@ -895,9 +786,12 @@ mod tests {
         ));
         assert!(matches!(
             im.weights_for("nan.weight", 2, 1),
-            Err(ImatrixError::NonFinite { index: 1, ref name, .. }) if name == "nan.weight"
+            Err(QuantError::ImatrixNonFinite { index: 1, ref name, .. }) if name == "nan.weight"
         ));
-        assert!(matches!(im.validate(), Err(ImatrixError::NonFinite { .. })));
+        assert!(matches!(
+            im.validate(),
+            Err(QuantError::ImatrixNonFinite { .. })
+        ));
     }
 
     #[test]
@@ -923,7 +817,7 @@ mod tests {
         };
         assert!(matches!(
             im.insert("x", bad),
-            Err(ImatrixError::BadEntry { .. })
+            Err(QuantError::ImatrixBadEntry { .. })
         ));
     }
 

@@ -24,4 +24,5 @@ mod tensor;
 
 pub use dispatch::{dequantize_row, quantize_row, row_bytes, QuantMode};
 pub use error::QuantError;
+pub use error::Shared;
 pub use tensor::{quantize_tensor, quantize_tensor_to_vec};

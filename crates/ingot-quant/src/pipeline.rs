@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use ingot_format::{GgmlType, GgufFile, GgufWriter, SplitPolicy, Value, WriterOptions};
 use rayon::prelude::*;
 
-use crate::imatrix::{Imatrix, ImatrixError};
+use crate::imatrix::Imatrix;
 use crate::plan::{
-    is_float, FileType, ModelInfo, PlanError, PlanOptions, QuantPlan, SourceTensor, TensorPlan,
+    is_float, FileType, ModelInfo, PlanOptions, QuantPlan, SourceTensor, TensorPlan,
 };
 use crate::{QuantError, QuantMode};
 
@@ -65,97 +65,6 @@ pub const KEY_INGOT_VERSION: &str = "ingot.quantize.version";
 /// ingot's key: the pruned (input) block indices.
 pub const KEY_PRUNED_LAYERS: &str = "ingot.quantize.pruned_layers";
 
-/// Why quantizing failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum QuantizeError {
-    /// The plan could not be made.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    /// The importance matrix is unusable.
-    #[error(transparent)]
-    Imatrix(#[from] ImatrixError),
-    /// Reading the input or writing the output container failed.
-    #[error(transparent)]
-    Format(#[from] ingot_format::FormatError),
-    /// A quantizer or dequantizer rejected its input.
-    #[error("tensor {tensor}: {source}")]
-    Quant {
-        /// The tensor.
-        tensor: String,
-        /// The quantizer's error.
-        #[source]
-        source: QuantError,
-    },
-    /// A quantized tensor has no importance-matrix entry and one is required.
-    #[error("no importance matrix entry for tensor {tensor} (--require-imatrix)")]
-    MissingImatrix {
-        /// The tensor (input name).
-        tensor: String,
-    },
-    /// No entry of the importance matrix names a tensor of this model.
-    #[error("none of the {entries} importance matrix entries names a tensor of this model: the imatrix is for another model")]
-    ImatrixForAnotherModel {
-        /// Entries in the imatrix.
-        entries: usize,
-    },
-    /// A tensor holds NaN or infinity.
-    #[error("tensor {tensor}: row {row} holds a non-finite value ({value})")]
-    NonFiniteInput {
-        /// The tensor.
-        tensor: String,
-        /// The row.
-        row: u64,
-        /// The value.
-        value: f32,
-    },
-    /// The source type cannot be decoded to f32.
-    #[error("tensor {tensor}: cannot convert from type {ty}")]
-    UnsupportedSource {
-        /// The tensor.
-        tensor: String,
-        /// Its type name.
-        ty: &'static str,
-    },
-    /// The target type cannot be encoded.
-    #[error("tensor {tensor}: cannot write type {ty}")]
-    UnsupportedTarget {
-        /// The tensor.
-        tensor: String,
-        /// The type name.
-        ty: &'static str,
-    },
-    /// A `--override-kv` argument is malformed.
-    #[error("bad --override-kv {arg:?}: {problem}")]
-    BadOverride {
-        /// The argument.
-        arg: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The output would overwrite the input.
-    #[error("output {path} is the input file")]
-    OutputIsInput {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The output's directory does not exist.
-    #[error("output directory {dir} does not exist")]
-    OutputDirMissing {
-        /// The directory.
-        dir: PathBuf,
-    },
-    /// Reading tensor data from the input failed.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
 /// A parsed `--override-kv KEY=TYPE:VALUE` (llama.cpp's `string_parse_kv_override`: TYPE is
 /// `int`, `float`, `bool` or `str`).
 #[derive(Clone, Debug, PartialEq)]
@@ -181,8 +90,8 @@ pub enum KvValue {
 
 impl KvOverride {
     /// Parses `KEY=TYPE:VALUE`.
-    pub fn parse(arg: &str) -> Result<KvOverride, QuantizeError> {
-        let bad = |problem: &str| QuantizeError::BadOverride {
+    pub fn parse(arg: &str) -> Result<KvOverride, QuantError> {
+        let bad = |problem: &str| QuantError::BadKvOverride {
             arg: arg.to_owned(),
             problem: problem.to_owned(),
         };
@@ -212,8 +121,8 @@ impl KvOverride {
         })
     }
 
-    fn to_value(&self, existing: Option<&Value>) -> Result<Value, QuantizeError> {
-        let out_of_range = || QuantizeError::BadOverride {
+    fn to_value(&self, existing: Option<&Value>) -> Result<Value, QuantError> {
+        let out_of_range = || QuantError::BadKvOverride {
             arg: self.key.clone(),
             problem: "integer out of range for the key's existing type".to_owned(),
         };
@@ -319,14 +228,113 @@ impl std::fmt::Display for Warning {
     }
 }
 
+/// A model the pipeline reads: its metadata, its tensors and their bytes. A GGUF file
+/// ([`GgufFile`]) is one; `ingot_convert::HfInput` presents a Hugging Face safetensors model as
+/// the GGUF `convert` would write, so it is quantized with no intermediate file.
+///
+/// Reads come from several threads' worth of pipeline stages, one at a time per source, and
+/// always cover whole rows starting at a multiple of [`ModelSource::row_group`] rows.
+pub trait ModelSource: Sync {
+    /// The metadata, in file order.
+    fn metadata(&self) -> Vec<(String, Value)>;
+    /// The tensors (name, ggml shape, type), in file order.
+    fn tensors(&self) -> Vec<SourceTensor>;
+    /// Shards the model is stored in (for `--keep-split`).
+    fn n_shards(&self) -> usize {
+        1
+    }
+    /// The shard tensor `index` is stored in.
+    fn shard_of(&self, _index: usize) -> usize {
+        0
+    }
+    /// The files the model is read from: the output may not be one of them.
+    fn paths(&self) -> Vec<PathBuf>;
+    /// Reads must start at a multiple of this many rows of tensor `index` (1 unless the
+    /// source reorders rows in groups, like the rotary permutation of Q/K weights).
+    fn row_group(&self, _index: usize) -> u64 {
+        1
+    }
+    /// Fills `buf` with tensor `index`'s bytes (in the type [`ModelSource::tensors`] gives),
+    /// starting `offset` bytes into the tensor. `offset` and `buf.len()` are whole rows.
+    fn read(&self, index: usize, offset: u64, buf: &mut [u8]) -> Result<(), QuantError>;
+}
+
+impl ModelSource for GgufFile {
+    fn metadata(&self) -> Vec<(String, Value)> {
+        GgufFile::metadata(self)
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect()
+    }
+
+    fn tensors(&self) -> Vec<SourceTensor> {
+        GgufFile::tensors(self)
+            .map(|t| SourceTensor {
+                name: t.name().to_owned(),
+                shape: t.shape().to_vec(),
+                ty: t.ggml_type(),
+            })
+            .collect()
+    }
+
+    fn n_shards(&self) -> usize {
+        GgufFile::n_shards(self)
+    }
+
+    fn shard_of(&self, index: usize) -> usize {
+        GgufFile::tensors(self).nth(index).map_or(0, |t| t.shard())
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        self.shard_paths()
+            .flatten()
+            .map(Path::to_path_buf)
+            .collect()
+    }
+
+    /// Positioned reads from the shard's file (or a copy from memory for in-memory files), so
+    /// the model's pages never pile up in the resident set as they would through the map.
+    fn read(&self, index: usize, offset: u64, buf: &mut [u8]) -> Result<(), QuantError> {
+        let info = GgufFile::tensors(self)
+            .nth(index)
+            .expect("the pipeline reads only tensors the source listed");
+        let shard = info.shard();
+        match self.shard_paths().nth(shard).flatten() {
+            Some(path) => {
+                let base = self
+                    .data_offset(shard)
+                    .expect("shard index from the file's own tensor info");
+                File::open(path)
+                    .and_then(|f| f.read_exact_at(buf, base + info.offset() + offset))
+                    .map_err(|source| QuantError::io(path, source))
+            }
+            None => {
+                let view = self
+                    .tensor(info.name())
+                    .expect("the tensor's own name finds it");
+                let start = offset as usize;
+                buf.copy_from_slice(&view.bytes()[start..start + buf.len()]);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Reads [`ModelInfo`] from a GGUF file's metadata.
 pub fn model_info(file: &GgufFile) -> ModelInfo {
-    let arch = file
-        .get_str("general.architecture")
-        .unwrap_or("")
-        .to_owned();
+    model_info_from(&ModelSource::metadata(file))
+}
+
+/// Reads [`ModelInfo`] from metadata (`general.architecture` and `{arch}.*` counts).
+pub fn model_info_from(md: &[(String, Value)]) -> ModelInfo {
+    let get = |k: &str| md.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    let arch = get("general.architecture")
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
     let u = |k: &str| {
-        file.get(&format!("{arch}.{k}"))
+        get(&format!("{arch}.{k}"))
             .and_then(Value::as_integer)
             .and_then(|v| u32::try_from(v).ok())
     };
@@ -341,11 +349,13 @@ pub fn model_info(file: &GgufFile) -> ModelInfo {
 
 /// A model checked and planned, ready to write (or to print, for `--dry-run`).
 pub struct Prepared<'f> {
-    input: &'f GgufFile,
+    input: &'f dyn ModelSource,
     /// The plan.
     pub plan: QuantPlan,
     /// Output metadata, in order.
     pub metadata: Vec<(String, Value)>,
+    /// Per planned tensor, its index in the source.
+    source_index: Vec<usize>,
     /// Per planned tensor, its importance weights (row length × experts), if any.
     weights: Vec<Option<Vec<f32>>>,
     /// Findings to report.
@@ -370,19 +380,13 @@ impl<'f> Prepared<'f> {
     /// Plans `input`, matches the importance matrix to its tensors and builds the output
     /// metadata; nothing is read from tensor data and nothing is written.
     pub fn new(
-        input: &'f GgufFile,
+        input: &'f dyn ModelSource,
         imatrix: Option<Imatrix>,
         opts: &QuantizeOptions,
-    ) -> Result<Prepared<'f>, QuantizeError> {
-        let model = model_info(input);
-        let sources: Vec<SourceTensor> = input
-            .tensors()
-            .map(|t| SourceTensor {
-                name: t.name().to_owned(),
-                shape: t.shape().to_vec(),
-                ty: t.ggml_type(),
-            })
-            .collect();
+    ) -> Result<Prepared<'f>, QuantError> {
+        let input_md = input.metadata();
+        let model = model_info_from(&input_md);
+        let sources: Vec<SourceTensor> = input.tensors();
         let mut plan_opts = opts.plan.clone();
         let mut imatrix = imatrix;
         if let Some(im) = imatrix.as_mut() {
@@ -411,7 +415,7 @@ impl<'f> Prepared<'f> {
                     )?;
                     if w.is_none() {
                         if opts.require_imatrix {
-                            return Err(QuantizeError::MissingImatrix {
+                            return Err(QuantError::MissingImatrix {
                                 tensor: t.source_name.clone(),
                             });
                         }
@@ -422,7 +426,7 @@ impl<'f> Prepared<'f> {
                     w
                 }
                 None if quantized && opts.require_imatrix => {
-                    return Err(QuantizeError::MissingImatrix {
+                    return Err(QuantError::MissingImatrix {
                         tensor: t.source_name.clone(),
                     })
                 }
@@ -437,15 +441,26 @@ impl<'f> Prepared<'f> {
         }
         if let Some(im) = imatrix.as_ref() {
             if !im.is_empty() && matched == 0 {
-                return Err(QuantizeError::ImatrixForAnotherModel { entries: im.len() });
+                return Err(QuantError::ImatrixForAnotherModel { entries: im.len() });
             }
         }
 
-        let metadata = build_metadata(input, &model, &plan, imatrix.as_ref(), opts)?;
+        let metadata = build_metadata(input_md, &model, &plan, imatrix.as_ref(), opts)?;
+        let index_of: std::collections::HashMap<&str, usize> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        let source_index = plan
+            .tensors
+            .iter()
+            .map(|t| index_of[t.source_name.as_str()])
+            .collect();
         Ok(Prepared {
             input,
             plan,
             metadata,
+            source_index,
             weights,
             warnings,
             integrity: opts.integrity,
@@ -457,22 +472,60 @@ impl<'f> Prepared<'f> {
 
     /// Writes the output to `out` (or its shards), reporting progress. Nothing appears at
     /// `out` unless every tensor was written.
-    pub fn write(&self, out: &Path, progress: &mut dyn Progress) -> Result<Summary, QuantizeError> {
+    ///
+    /// The work is a list of jobs (a group of rows of one tensor) run as a three-stage
+    /// pipeline: while the thread pool quantizes job k, one of its threads writes job k − 1
+    /// (hashing it for the integrity digests) and reads job k + 1, then joins the quantizing.
+    pub fn write(&self, out: &Path, progress: &mut dyn Progress) -> Result<Summary, QuantError> {
         check_output_path(self.input, out)?;
         let start = Instant::now();
         let (mut writers, writer_of) = self.writers(out)?;
-        let reader = DataReader::new(self.input)?;
         progress.start(self.plan.source_bytes(), self.plan.tensors.len());
-        for (i, t) in self.plan.tensors.iter().enumerate() {
-            progress.tensor_start(i, t);
-            let w = &mut writers[writer_of[i]];
-            let w_slice = self.weights[i].as_deref();
-            if t.converts() {
-                convert_tensor(&reader, t, w_slice, self.reference_unweighted, w, progress)?;
-            } else {
-                copy_tensor(&reader, t, w, progress)?;
+        let jobs = self.jobs();
+        let mut src = [Buffer::default(), Buffer::default()];
+        let mut dst = [Buffer::default(), Buffer::default()];
+        if let Some(first) = jobs.first() {
+            self.read_job(first, &mut src[0])?;
+        }
+        for k in 0..=jobs.len() {
+            let job = jobs.get(k);
+            if let Some(j) = job.filter(|j| j.first_row == 0) {
+                progress.tensor_start(j.tensor, &self.plan.tensors[j.tensor]);
             }
-            progress.tensor_done(i, t);
+            let (src_cur, src_next) = pair_mut(&mut src, k % 2);
+            let (dst_cur, dst_prev) = pair_mut(&mut dst, k % 2);
+            let prev = k.checked_sub(1).and_then(|p| jobs.get(p));
+            let next = jobs.get(k + 1);
+            let writers = &mut writers;
+            let writer_of = &writer_of;
+            let (io, compute) = rayon::join(
+                || -> Result<(), QuantError> {
+                    if let Some(p) = prev {
+                        let w = &mut writers[writer_of[p.tensor]];
+                        if p.n_rows == 0 {
+                            w.write_tensor(&[])?;
+                        } else {
+                            w.write_tensor_chunk(dst_prev.bytes())?;
+                        }
+                    }
+                    if let Some(n) = next {
+                        self.read_job(n, src_next)?;
+                    }
+                    Ok(())
+                },
+                || match job {
+                    Some(j) => self.compute_job(j, src_cur, dst_cur),
+                    None => Ok(()),
+                },
+            );
+            io?;
+            compute?;
+            if let Some(p) = prev {
+                progress.advance(p.source_bytes);
+                if p.last {
+                    progress.tensor_done(p.tensor, &self.plan.tensors[p.tensor]);
+                }
+            }
         }
         let mut paths = Vec::new();
         for w in writers {
@@ -493,23 +546,105 @@ impl<'f> Prepared<'f> {
         })
     }
 
+    /// Splits every tensor into jobs of whole rows: about [`CHUNK_F32_BYTES`] of f32 for
+    /// tensors that are converted, [`COPY_PIECE`] source bytes for copied ones, a multiple of
+    /// the source's row group, and one empty job for an empty tensor.
+    fn jobs(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for (i, t) in self.plan.tensors.iter().enumerate() {
+            let n_rows = if t.n_elements() == 0 { 0 } else { t.n_rows() };
+            let src_row = t.source_bytes.checked_div(n_rows).unwrap_or(0);
+            let dst_row = t.target_bytes.checked_div(n_rows).unwrap_or(0);
+            let per_job = if t.converts() {
+                CHUNK_F32_BYTES as u64 / (t.row_len() * 4).max(1)
+            } else {
+                COPY_PIECE as u64 / src_row.max(1)
+            };
+            let group = self.input.row_group(self.source_index[i]).max(1);
+            let per_job = (per_job / group).max(1) * group;
+            let mut row = 0;
+            loop {
+                let rows = (n_rows - row).min(per_job);
+                jobs.push(Job {
+                    tensor: i,
+                    first_row: row,
+                    n_rows: rows,
+                    src_row,
+                    dst_row,
+                    source_bytes: rows * src_row,
+                    last: row + rows == n_rows,
+                });
+                row += rows;
+                if row >= n_rows {
+                    break;
+                }
+            }
+        }
+        jobs
+    }
+
+    fn read_job(&self, j: &Job, buf: &mut Buffer) -> Result<(), QuantError> {
+        let src = buf.resize(j.source_bytes as usize);
+        if src.is_empty() {
+            return Ok(());
+        }
+        self.input
+            .read(self.source_index[j.tensor], j.first_row * j.src_row, src)
+    }
+
+    /// Converts or copies one job's rows from `src` into `dst`, row-parallel.
+    fn compute_job(&self, j: &Job, src: &Buffer, dst: &mut Buffer) -> Result<(), QuantError> {
+        let t = &self.plan.tensors[j.tensor];
+        let src = src.bytes();
+        let out = dst.resize((j.n_rows * j.dst_row) as usize);
+        if !t.converts() {
+            out.copy_from_slice(src);
+            return Ok(());
+        }
+        if !is_float(t.source_type) && !t.source_type.is_quantized() {
+            return Err(QuantError::UnsupportedSource {
+                tensor: t.source_name.clone(),
+                ty: t.source_type.name(),
+            });
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let row_len = t.row_len() as usize;
+        // Rows per matrix: an expert tensor [n_in, n_out, n_expert] has n_out rows per expert.
+        let rows_per_matrix = t.shape.get(1).copied().unwrap_or(1).max(1);
+        let weights = self.weights[j.tensor].as_deref();
+        let reference = self.reference_unweighted && weights.is_none();
+        let first = j.first_row;
+        out.par_chunks_mut(j.dst_row as usize)
+            .zip(src.par_chunks(j.src_row as usize))
+            .enumerate()
+            .try_for_each_init(
+                || vec![0f32; row_len],
+                |x, (i, (d, s))| {
+                    let r = first + i as u64;
+                    decode_row(t, r, s, x)?;
+                    let wrow = weights.map(|w| {
+                        let m = (r / rows_per_matrix) as usize;
+                        &w[m * row_len..(m + 1) * row_len]
+                    });
+                    encode_row(t, x, wrow, reference, d)
+                },
+            )
+    }
+
     /// The writer(s) with everything declared, and which writer each tensor goes to. One
     /// writer (which may itself split by size), or with `keep_split` one per input shard:
     /// shard 0 gets the metadata, every shard its `split.*` keys, as llama-quantize does.
-    fn writers(&self, out: &Path) -> Result<(Vec<GgufWriter>, Vec<usize>), QuantizeError> {
+    fn writers(&self, out: &Path) -> Result<(Vec<GgufWriter>, Vec<usize>), QuantError> {
         use ingot_format::split::{
             prefix_of, shard_path, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT,
         };
         let n_shards = self.input.n_shards();
         let shard_of: Vec<usize> = self
-            .plan
-            .tensors
+            .source_index
             .iter()
-            .map(|t| {
-                self.input
-                    .tensor(&t.source_name)
-                    .map_or(0, |v| v.info().shard())
-            })
+            .map(|&i| self.input.shard_of(i))
             .collect();
         if !self.keep_split || n_shards <= 1 {
             let mut w = GgufWriter::with_options(
@@ -604,18 +739,18 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-fn check_output_path(input: &GgufFile, out: &Path) -> Result<(), QuantizeError> {
+fn check_output_path(input: &dyn ModelSource, out: &Path) -> Result<(), QuantError> {
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(QuantizeError::OutputDirMissing { dir });
+        return Err(QuantError::OutputDirMissing { dir });
     }
     if let Ok(out_canon) = out.canonicalize() {
-        for p in input.shard_paths().flatten() {
+        for p in input.paths() {
             if p.canonicalize().is_ok_and(|c| c == out_canon) {
-                return Err(QuantizeError::OutputIsInput {
+                return Err(QuantError::OutputIsInput {
                     path: out.to_path_buf(),
                 });
             }
@@ -632,20 +767,19 @@ fn set_kv(md: &mut Vec<(String, Value)>, key: &str, value: Value) {
 }
 
 fn build_metadata(
-    input: &GgufFile,
+    input_md: Vec<(String, Value)>,
     model: &ModelInfo,
     plan: &QuantPlan,
     imatrix: Option<&Imatrix>,
     opts: &QuantizeOptions,
-) -> Result<Vec<(String, Value)>, QuantizeError> {
+) -> Result<Vec<(String, Value)>, QuantError> {
     use ingot_format::split::{SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
-    let mut md: Vec<(String, Value)> = input
-        .metadata()
+    let mut md: Vec<(String, Value)> = input_md
+        .into_iter()
         .filter(|(k, _)| {
-            ![SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT].contains(k)
+            ![SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT].contains(&k.as_str())
                 && !k.starts_with(ingot_format::integrity::RESERVED_PREFIX)
         })
-        .map(|(k, v)| (k.to_owned(), v.clone()))
         .collect();
     set_kv(
         &mut md,
@@ -734,78 +868,50 @@ fn trim_array(
     })
 }
 
-/// Reads tensor bytes by position from the input's files (or from memory for in-memory
-/// inputs), so the model's pages never pile up in the resident set.
-struct DataReader<'f> {
-    input: &'f GgufFile,
-    files: Vec<Option<(File, PathBuf)>>,
+/// One unit of pipeline work: `n_rows` rows of planned tensor `tensor` from `first_row`.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    tensor: usize,
+    first_row: u64,
+    n_rows: u64,
+    src_row: u64,
+    dst_row: u64,
+    source_bytes: u64,
+    /// The tensor's last job.
+    last: bool,
 }
 
-impl<'f> DataReader<'f> {
-    fn new(input: &'f GgufFile) -> Result<DataReader<'f>, QuantizeError> {
-        let files = input
-            .shard_paths()
-            .map(|p| match p {
-                Some(p) => File::open(p)
-                    .map(|f| Some((f, p.to_path_buf())))
-                    .map_err(|source| QuantizeError::Read {
-                        path: p.to_path_buf(),
-                        source,
-                    }),
-                None => Ok(None),
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(DataReader { input, files })
-    }
+/// A reusable byte buffer kept 4-aligned (u32 storage) for the f16/bf16/f32 casts.
+#[derive(Default)]
+struct Buffer {
+    words: Vec<u32>,
+    len: usize,
+}
 
-    /// Fills `buf` with the tensor's bytes starting `offset` bytes into its data.
-    fn read(&self, t: &TensorPlan, offset: u64, buf: &mut [u8]) -> Result<(), QuantizeError> {
-        let view = self
-            .input
-            .tensor(&t.source_name)
-            .expect("planned tensors come from the input's tensor list");
-        let info = view.info();
-        match &self.files[info.shard()] {
-            Some((f, path)) => {
-                let base = self
-                    .input
-                    .data_offset(info.shard())
-                    .expect("shard index from the file's own tensor info");
-                f.read_exact_at(buf, base + info.offset() + offset)
-                    .map_err(|source| QuantizeError::Read {
-                        path: path.clone(),
-                        source,
-                    })
-            }
-            None => {
-                let start = offset as usize;
-                buf.copy_from_slice(&view.bytes()[start..start + buf.len()]);
-                Ok(())
-            }
+impl Buffer {
+    /// Sets the length to `len` bytes (growing the storage if needed) and returns them.
+    fn resize(&mut self, len: usize) -> &mut [u8] {
+        let words = len.div_ceil(4);
+        if self.words.len() < words {
+            self.words.resize(words, 0);
         }
+        self.len = len;
+        &mut bytemuck::cast_slice_mut::<u32, u8>(&mut self.words)[..len]
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
     }
 }
 
-fn copy_tensor(
-    r: &DataReader,
-    t: &TensorPlan,
-    w: &mut GgufWriter,
-    progress: &mut dyn Progress,
-) -> Result<(), QuantizeError> {
-    let total = t.source_bytes;
-    let mut buf = vec![0u8; (total as usize).min(COPY_PIECE)];
-    let mut done = 0u64;
-    while done < total {
-        let n = ((total - done) as usize).min(buf.len());
-        r.read(t, done, &mut buf[..n])?;
-        w.write_tensor_chunk(&buf[..n])?;
-        done += n as u64;
-        progress.advance(n as u64);
+/// The buffer at `i` and the other one.
+fn pair_mut(b: &mut [Buffer; 2], i: usize) -> (&mut Buffer, &mut Buffer) {
+    let (a, c) = b.split_at_mut(1);
+    if i == 0 {
+        (&mut a[0], &mut c[0])
+    } else {
+        (&mut c[0], &mut a[0])
     }
-    if total == 0 {
-        w.write_tensor(&[])?;
-    }
-    Ok(())
 }
 
 /// Decodes one row to f32 and rejects NaN/inf.
@@ -814,138 +920,53 @@ fn decode_row(
     row: u64,
     src: &[u8],
     out: &mut [f32],
-) -> Result<(), QuantizeError> {
+) -> Result<(), QuantError> {
     match tensor.source_type {
-        GgmlType::F32 => {
-            for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
-                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
-        }
-        GgmlType::F16 => {
-            crate::float::f16_to_f32_row(bytemuck::cast_slice(src), out);
-        }
-        GgmlType::BF16 => {
-            crate::float::bf16_to_f32_row(bytemuck::cast_slice(src), out);
-        }
-        ty if ty.is_quantized() => {
-            crate::dequantize_row(ty, src, out).map_err(|source| QuantizeError::Quant {
-                tensor: tensor.source_name.clone(),
-                source,
-            })?
-        }
+        GgmlType::F32 => out.copy_from_slice(bytemuck::cast_slice(src)),
+        GgmlType::F16 => crate::float::f16_to_f32_row(bytemuck::cast_slice(src), out),
+        GgmlType::BF16 => crate::float::bf16_to_f32_row(bytemuck::cast_slice(src), out),
+        ty if ty.is_quantized() => crate::dequantize_row(ty, src, out)
+            .map_err(|source| QuantError::in_tensor(&tensor.source_name, source))?,
         ty => {
-            return Err(QuantizeError::UnsupportedSource {
+            return Err(QuantError::UnsupportedSource {
                 tensor: tensor.source_name.clone(),
                 ty: ty.name(),
             })
         }
     }
-    if let Some(v) = out.iter().find(|v| !v.is_finite()) {
-        return Err(QuantizeError::NonFiniteInput {
+    if let Some((_, value)) = crate::float::first_non_finite(out) {
+        return Err(QuantError::NonFiniteInput {
             tensor: tensor.source_name.clone(),
             row,
-            value: *v,
+            value,
         });
     }
     Ok(())
 }
 
-/// Encodes one f32 row to the target type.
+/// Encodes one finite f32 row to the target type. Lengths and weights were validated when the
+/// plan and the imatrix were matched, and `decode_row` checked finiteness, so this goes
+/// straight to the quantizer without re-checking each row.
 fn encode_row(
     tensor: &TensorPlan,
     x: &[f32],
     weights: Option<&[f32]>,
     reference: bool,
     out: &mut [u8],
-) -> Result<(), QuantizeError> {
-    let reference = reference && weights.is_none();
+) -> Result<(), QuantError> {
     let mode = if reference {
         QuantMode::Reference
     } else {
         QuantMode::Default
     };
     match tensor.target_type {
-        GgmlType::F32 => {
-            for (o, v) in out.chunks_exact_mut(4).zip(x) {
-                o.copy_from_slice(&v.to_le_bytes());
-            }
+        ty if ty.is_quantized() || is_float(ty) => {
+            crate::dispatch::quantize_row_checked(ty, x, weights, mode, out)
+                .map_err(|source| QuantError::in_tensor(&tensor.source_name, source))
         }
-        GgmlType::F16 => {
-            crate::float::f32_to_f16_row(x, bytemuck::cast_slice_mut(out));
-        }
-        GgmlType::BF16 => {
-            crate::float::f32_to_bf16_row(x, bytemuck::cast_slice_mut(out));
-        }
-        ty if ty.is_quantized() => {
-            crate::quantize_row(ty, x, weights, mode, out).map_err(|source| {
-                QuantizeError::Quant {
-                    tensor: tensor.source_name.clone(),
-                    source,
-                }
-            })?
-        }
-        ty => {
-            return Err(QuantizeError::UnsupportedTarget {
-                tensor: tensor.source_name.clone(),
-                ty: ty.name(),
-            })
-        }
+        ty => Err(QuantError::UnsupportedTarget {
+            tensor: tensor.source_name.clone(),
+            ty: ty.name(),
+        }),
     }
-    Ok(())
-}
-
-fn convert_tensor(
-    r: &DataReader,
-    t: &TensorPlan,
-    weights: Option<&[f32]>,
-    reference: bool,
-    w: &mut GgufWriter,
-    progress: &mut dyn Progress,
-) -> Result<(), QuantizeError> {
-    if !is_float(t.source_type) && !t.source_type.is_quantized() {
-        return Err(QuantizeError::UnsupportedSource {
-            tensor: t.source_name.clone(),
-            ty: t.source_type.name(),
-        });
-    }
-    let row_len = t.row_len() as usize;
-    let n_rows = t.n_rows();
-    // Rows per matrix: an expert tensor [n_in, n_out, n_expert] has n_out rows per expert.
-    let rows_per_matrix = t.shape.get(1).copied().unwrap_or(1).max(1);
-    let src_row = t.source_bytes / n_rows.max(1);
-    let dst_row = t.target_bytes / n_rows.max(1);
-    let chunk_rows = (CHUNK_F32_BYTES / (row_len * 4).max(1)).clamp(1, n_rows.max(1) as usize);
-    // u32 storage keeps the source bytes 4-aligned for the f16/bf16/f32 casts.
-    let mut src_buf = vec![0u32; (chunk_rows * src_row as usize).div_ceil(4)];
-    let mut dst_buf = vec![0u32; (chunk_rows * dst_row as usize).div_ceil(4)];
-    let mut row = 0u64;
-    while row < n_rows {
-        let rows = (n_rows - row).min(chunk_rows as u64) as usize;
-        let src_len = rows * src_row as usize;
-        let dst_len = rows * dst_row as usize;
-        let src: &mut [u8] = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut src_buf)[..src_len];
-        r.read(t, row * src_row, src)?;
-        let src: &[u8] = src;
-        let dst: &mut [u8] = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut dst_buf)[..dst_len];
-        let first = row;
-        dst.par_chunks_mut(dst_row as usize)
-            .zip(src.par_chunks(src_row as usize))
-            .enumerate()
-            .try_for_each_init(
-                || vec![0f32; row_len],
-                |x, (i, (d, s))| {
-                    let r = first + i as u64;
-                    decode_row(t, r, s, x)?;
-                    let wrow = weights.map(|w| {
-                        let m = (r / rows_per_matrix) as usize;
-                        &w[m * row_len..(m + 1) * row_len]
-                    });
-                    encode_row(t, x, wrow, reference, d)
-                },
-            )?;
-        w.write_tensor_chunk(dst)?;
-        progress.advance(src_len as u64);
-        row += rows as u64;
-    }
-    Ok(())
 }

@@ -26,88 +26,7 @@ use std::fmt;
 
 use ingot_format::GgmlType;
 
-/// Why a plan could not be made.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PlanError {
-    /// The requested file type is not one ingot produces.
-    #[error("unknown quantization type {name:?}; valid types: {valid}")]
-    UnknownFileType {
-        /// What was asked for.
-        name: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
-    /// A ggml tensor type name (for `--tensor-type` and friends) is unknown.
-    #[error("unknown tensor type {name:?}; valid types: {valid}")]
-    UnknownTensorType {
-        /// What was asked for.
-        name: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
-    /// A `--tensor-type` argument is not `PATTERN=TYPE` or its pattern is not a valid regex.
-    #[error("bad tensor type override {arg:?}: {problem}")]
-    BadOverride {
-        /// The argument.
-        arg: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A layer to prune is outside the model.
-    #[error("cannot prune layer {layer}: the model has {block_count} layers (0..{block_count})")]
-    PruneOutOfRange {
-        /// The layer asked for.
-        layer: u32,
-        /// Layers in the model.
-        block_count: u32,
-    },
-    /// A layer appears twice in the prune list.
-    #[error("layer {layer} is listed twice in the prune list")]
-    PruneDuplicate {
-        /// The repeated layer.
-        layer: u32,
-    },
-    /// The prune list removes every layer.
-    #[error("pruning all {block_count} layers would leave no model")]
-    PruneAll {
-        /// Layers in the model.
-        block_count: u32,
-    },
-    /// Pruning was asked for but the model does not say how many blocks it has.
-    #[error("cannot prune layers: the model has no {key} metadata")]
-    NoBlockCount {
-        /// The missing key.
-        key: String,
-    },
-    /// A tensor name's block index is outside the model (MoE models, where the layer is parsed
-    /// from the name).
-    #[error("tensor {name}: cannot determine its layer in a model of {block_count} layers")]
-    BadLayer {
-        /// The tensor.
-        name: String,
-        /// Layers in the model.
-        block_count: u32,
-    },
-    /// A tensor is already quantized and `--allow-requantize` was not given.
-    #[error("tensor {name} is already quantized ({ty}); requantizing needs --allow-requantize")]
-    RequantizeNotAllowed {
-        /// The tensor.
-        name: String,
-        /// Its type name.
-        ty: &'static str,
-    },
-    /// A tensor's size overflows.
-    #[error("tensor {name}: shape {shape:?} with type {ty} overflows or is not a whole number of blocks")]
-    BadShape {
-        /// The tensor.
-        name: String,
-        /// Its shape.
-        shape: Vec<u64>,
-        /// The type whose size was being computed.
-        ty: &'static str,
-    },
-}
+use crate::QuantError;
 
 /// The file types (llama.cpp's `llama_ftype`) ingot can produce: the headline type plus its
 /// per-tensor mix.
@@ -227,7 +146,7 @@ impl FileType {
     }
 
     /// Parses a name case-insensitively (aliases included).
-    pub fn parse(name: &str) -> Result<FileType, PlanError> {
+    pub fn parse(name: &str) -> Result<FileType, QuantError> {
         let found = FileType::ALL
             .iter()
             .map(|&t| (t.name(), t))
@@ -235,7 +154,7 @@ impl FileType {
             .find(|(n, _)| n.eq_ignore_ascii_case(name));
         found
             .map(|(_, t)| t)
-            .ok_or_else(|| PlanError::UnknownFileType {
+            .ok_or_else(|| QuantError::UnknownFileType {
                 name: name.to_owned(),
                 valid: FileType::valid_names(),
             })
@@ -268,12 +187,12 @@ pub const WRITABLE_TYPES: [GgmlType; 13] = [
 
 /// Parses a ggml tensor type name (`q4_K`, `Q8_0`, `f16`, ...) case-insensitively, as
 /// llama-quantize's `parse_ggml_type` does; only [`WRITABLE_TYPES`] are accepted.
-pub fn parse_tensor_type(name: &str) -> Result<GgmlType, PlanError> {
+pub fn parse_tensor_type(name: &str) -> Result<GgmlType, QuantError> {
     WRITABLE_TYPES
         .iter()
         .copied()
         .find(|t| t.name().eq_ignore_ascii_case(name))
-        .ok_or_else(|| PlanError::UnknownTensorType {
+        .ok_or_else(|| QuantError::UnknownTensorType {
             name: name.to_owned(),
             valid: WRITABLE_TYPES
                 .iter()
@@ -299,8 +218,8 @@ pub struct TensorTypeOverride {
 
 impl TensorTypeOverride {
     /// Parses `PATTERN=TYPE`; the pattern is lower-cased as llama-quantize does.
-    pub fn parse(arg: &str) -> Result<TensorTypeOverride, PlanError> {
-        let bad = |problem: &str| PlanError::BadOverride {
+    pub fn parse(arg: &str) -> Result<TensorTypeOverride, QuantError> {
+        let bad = |problem: &str| QuantError::BadTensorTypeOverride {
             arg: arg.to_owned(),
             problem: problem.to_owned(),
         };
@@ -315,20 +234,23 @@ impl TensorTypeOverride {
         }
         let ty = parse_tensor_type(ty)?;
         TensorTypeOverride::new(&pat.to_lowercase(), ty).map_err(|e| match e {
-            PlanError::BadOverride { problem, .. } => PlanError::BadOverride {
-                arg: arg.to_owned(),
-                problem,
-            },
+            QuantError::BadTensorTypeOverride { problem, .. } => {
+                QuantError::BadTensorTypeOverride {
+                    arg: arg.to_owned(),
+                    problem,
+                }
+            }
             other => other,
         })
     }
 
     /// An override from a regex pattern and a type.
-    pub fn new(pattern: &str, ty: GgmlType) -> Result<TensorTypeOverride, PlanError> {
-        let regex = fancy_regex::Regex::new(pattern).map_err(|e| PlanError::BadOverride {
-            arg: format!("{pattern}={}", ty.name()),
-            problem: e.to_string(),
-        })?;
+    pub fn new(pattern: &str, ty: GgmlType) -> Result<TensorTypeOverride, QuantError> {
+        let regex =
+            fancy_regex::Regex::new(pattern).map_err(|e| QuantError::BadTensorTypeOverride {
+                arg: format!("{pattern}={}", ty.name()),
+                problem: e.to_string(),
+            })?;
         Ok(TensorTypeOverride {
             pattern: pattern.to_owned(),
             regex,
@@ -505,22 +427,22 @@ impl LayerMap {
     /// Removes `prune` from `block_count` blocks and numbers the rest without gaps.
     ///
     /// Errors: a layer ≥ `block_count`, a layer listed twice, or every layer listed.
-    pub fn new(block_count: u32, prune: &[u32]) -> Result<LayerMap, PlanError> {
+    pub fn new(block_count: u32, prune: &[u32]) -> Result<LayerMap, QuantError> {
         let mut pruned = vec![false; block_count as usize];
         for &l in prune {
             let slot = pruned
                 .get_mut(l as usize)
-                .ok_or(PlanError::PruneOutOfRange {
+                .ok_or(QuantError::PruneOutOfRange {
                     layer: l,
                     block_count,
                 })?;
             if *slot {
-                return Err(PlanError::PruneDuplicate { layer: l });
+                return Err(QuantError::PruneDuplicate { layer: l });
             }
             *slot = true;
         }
         if block_count > 0 && pruned.iter().all(|&p| p) {
-            return Err(PlanError::PruneAll { block_count });
+            return Err(QuantError::PruneAll { block_count });
         }
         let mut new_of_old = Vec::with_capacity(block_count as usize);
         let mut old_of_new = Vec::new();
@@ -817,7 +739,7 @@ impl MixState<'_> {
         shape: &[u64],
         cat: Category,
         default: GgmlType,
-    ) -> Result<GgmlType, PlanError> {
+    ) -> Result<GgmlType, QuantError> {
         use FileType as F;
         let ft = self.opts.file_type;
         let falcon = self.model.is_falcon();
@@ -885,11 +807,11 @@ impl MixState<'_> {
 
     /// (layer, layers) for a per-layer rule: a running counter for dense models, the block
     /// index parsed from the name for mixture-of-experts models (`layer_info`).
-    fn layer_info(&self, name: &str) -> Result<(i64, i64), PlanError> {
+    fn layer_info(&self, name: &str) -> Result<(i64, i64), QuantError> {
         if self.model.expert_count > 1 {
             match leading_block(name) {
                 Some(l) if (l as i64) < self.n_layer => Ok((l as i64, self.n_layer)),
-                _ => Err(PlanError::BadLayer {
+                _ => Err(QuantError::BadLayer {
                     name: name.to_owned(),
                     block_count: self.n_layer as u32,
                 }),
@@ -900,8 +822,8 @@ impl MixState<'_> {
     }
 }
 
-fn tensor_bytes(name: &str, shape: &[u64], ty: GgmlType) -> Result<u64, PlanError> {
-    let bad = || PlanError::BadShape {
+fn tensor_bytes(name: &str, shape: &[u64], ty: GgmlType) -> Result<u64, QuantError> {
+    let bad = || QuantError::BadShape {
         name: name.to_owned(),
         shape: shape.to_vec(),
         ty: ty.name(),
@@ -922,7 +844,7 @@ impl QuantPlan {
         model: &ModelInfo,
         tensors: &[SourceTensor],
         opts: &PlanOptions,
-    ) -> Result<QuantPlan, PlanError> {
+    ) -> Result<QuantPlan, QuantError> {
         let layers = match model.block_count {
             Some(n) => LayerMap::new(n, &opts.prune_layers)?,
             None if opts.prune_layers.is_empty() => {
@@ -934,7 +856,7 @@ impl QuantPlan {
                 LayerMap::identity(n)
             }
             None => {
-                return Err(PlanError::NoBlockCount {
+                return Err(QuantError::NoBlockCount {
                     key: format!("{}.block_count", model.arch),
                 })
             }
@@ -1005,7 +927,7 @@ impl QuantPlan {
                 t
             };
             if target != src.ty && !is_float(src.ty) && !opts.allow_requantize {
-                return Err(PlanError::RequantizeNotAllowed {
+                return Err(QuantError::RequantizeNotAllowed {
                     name: src.name.clone(),
                     ty: src.ty.name(),
                 });
@@ -1119,7 +1041,7 @@ mod tests {
         assert_eq!(FileType::parse("q5_k").unwrap(), FileType::Q5_K_M);
         assert_eq!(FileType::parse("bf16").unwrap(), FileType::BF16);
         match FileType::parse("Q3_X") {
-            Err(PlanError::UnknownFileType { name, valid }) => {
+            Err(QuantError::UnknownFileType { name, valid }) => {
                 assert_eq!(name, "Q3_X");
                 for t in FileType::ALL {
                     assert!(valid.contains(t.name()), "{valid} lacks {t}");
@@ -1265,19 +1187,19 @@ mod tests {
     fn bad_overrides_are_errors() {
         assert!(matches!(
             TensorTypeOverride::parse("attn_v"),
-            Err(PlanError::BadOverride { .. })
+            Err(QuantError::BadTensorTypeOverride { .. })
         ));
         assert!(matches!(
             TensorTypeOverride::parse("=q8_0"),
-            Err(PlanError::BadOverride { .. })
+            Err(QuantError::BadTensorTypeOverride { .. })
         ));
         assert!(matches!(
             TensorTypeOverride::parse("attn_v=q9_9"),
-            Err(PlanError::UnknownTensorType { .. })
+            Err(QuantError::UnknownTensorType { .. })
         ));
         assert!(matches!(
             TensorTypeOverride::parse("attn_v(=q8_0"),
-            Err(PlanError::BadOverride { .. })
+            Err(QuantError::BadTensorTypeOverride { .. })
         ));
     }
 
@@ -1323,7 +1245,7 @@ mod tests {
         ts[2].ty = G::Q4_0;
         let e = QuantPlan::build(&m, &ts, &PlanOptions::new(FileType::Q8_0)).unwrap_err();
         assert!(
-            matches!(e, PlanError::RequantizeNotAllowed { ref name, .. } if name == &ts[2].name)
+            matches!(e, QuantError::RequantizeNotAllowed { ref name, .. } if name == &ts[2].name)
         );
         let mut o = PlanOptions::new(FileType::Q8_0);
         o.allow_requantize = true;
@@ -1373,13 +1295,13 @@ mod tests {
             let ok = match want {
                 "range" => matches!(
                     e,
-                    PlanError::PruneOutOfRange {
+                    QuantError::PruneOutOfRange {
                         layer: 6,
                         block_count: 6
                     }
                 ),
-                "dup" => matches!(e, PlanError::PruneDuplicate { layer: 2 }),
-                _ => matches!(e, PlanError::PruneAll { block_count: 6 }),
+                "dup" => matches!(e, QuantError::PruneDuplicate { layer: 2 }),
+                _ => matches!(e, QuantError::PruneAll { block_count: 6 }),
             };
             assert!(ok, "{want}: {e:?}");
         }

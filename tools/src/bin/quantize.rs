@@ -1,6 +1,7 @@
-//! `quantize IN OUT TYPE [options]`: quantize a GGUF model (F32/F16/BF16, or quantized with
-//! `--allow-requantize`) to TYPE, with llama.cpp's per-tensor mixes, importance matrices and
-//! layer pruning, streaming with bounded memory. Also `quantize --imatrix-convert IN OUT`.
+//! `quantize IN OUT TYPE [options]`: quantize a model to TYPE, with llama.cpp's per-tensor
+//! mixes, importance matrices and layer pruning, streaming with bounded memory. IN is a GGUF
+//! file (F32/F16/BF16, or quantized with `--allow-requantize`), a safetensors file or a Hugging
+//! Face model directory, told apart by content. Also `quantize --imatrix-convert IN OUT`.
 //!
 //! The decisions live in `ingot_quant::plan` and `ingot_quant::pipeline`; this binary parses
 //! arguments, loads files, prints progress and the summary, and maps errors to one line on
@@ -13,15 +14,19 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use ingot_convert::HfInput;
 use ingot_format::{GgufFile, SplitPolicy};
 use ingot_quant::imatrix::{Imatrix, ImatrixFormat};
-use ingot_quant::pipeline::{ImatrixSource, KvOverride, Prepared, Progress, QuantizeOptions};
+use ingot_quant::pipeline::{
+    ImatrixSource, KvOverride, ModelSource, Prepared, Progress, QuantizeOptions,
+};
 use ingot_quant::plan::{parse_tensor_type, FileType, TensorPlan, TensorTypeOverride};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "quantize",
-    about = "Quantize a GGUF model: quantize IN OUT TYPE [options]",
+    about = "Quantize a model: quantize IN OUT TYPE [options]. IN is a GGUF file, a safetensors \
+             file or a Hugging Face model directory (detected by content)",
     after_help = "TYPE (case-insensitive): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K (= Q4_K_M), Q4_K_S, Q4_K_M, \
                   Q5_K (= Q5_K_M), Q5_K_S, Q5_K_M, Q6_K, F16, BF16, F32.\n\
                   With --dry-run, OUT may be left out: quantize --dry-run IN TYPE.\n\
@@ -140,7 +145,7 @@ fn run(args: Args) -> Result<()> {
     if !input.exists() {
         bail!("input {} does not exist", input.display());
     }
-    let file = open_model(&input)?;
+    let model = open_model(&input)?;
     let imatrix = match &args.imatrix {
         Some(p) => {
             let (im, _) =
@@ -149,7 +154,7 @@ fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let prepared = Prepared::new(&file, imatrix, &opts)?;
+    let prepared = Prepared::new(model.source(), imatrix, &opts)?;
     for w in &prepared.warnings {
         eprintln!("quantize: warning: {w}");
     }
@@ -183,25 +188,61 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Opens a GGUF model, detected by content: anything not starting with the GGUF magic is
-/// reported as such (safetensors input needs the converter, see the report).
-fn open_model(path: &Path) -> Result<GgufFile> {
-    let mut magic = [0u8; 4];
-    {
-        use std::io::Read;
-        let mut f =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let n = f
-            .read(&mut magic)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n < 4 || &magic != b"GGUF" {
+/// An opened input model.
+enum Model {
+    Gguf(GgufFile),
+    Hf(Box<HfInput>),
+}
+
+impl Model {
+    fn source(&self) -> &dyn ModelSource {
+        match self {
+            Model::Gguf(f) => f,
+            Model::Hf(h) => h.as_ref(),
+        }
+    }
+}
+
+/// Opens the input, detected by content: a directory holding config.json is a Hugging Face
+/// model; a file starting with the GGUF magic is GGUF; a file starting with a little-endian
+/// u64 header length followed by `{` is safetensors (its directory must be the model's).
+fn open_model(path: &Path) -> Result<Model> {
+    if path.is_dir() {
+        if !path.join("config.json").is_file() {
             bail!(
-                "{} is not a GGUF file (safetensors or Hugging Face input: convert it first with `convert`)",
+                "{} is a directory without config.json, not a Hugging Face model",
                 path.display()
             );
         }
+        let h = HfInput::open(path)
+            .with_context(|| format!("reading the Hugging Face model {}", path.display()))?;
+        return Ok(Model::Hf(Box::new(h)));
     }
-    GgufFile::open(path).with_context(|| format!("reading {}", path.display()))
+    let mut head = [0u8; 9];
+    let n = {
+        use std::io::Read;
+        let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut n = 0;
+        for b in std::io::BufReader::new(f).bytes().take(head.len()) {
+            head[n] = b.with_context(|| format!("reading {}", path.display()))?;
+            n += 1;
+        }
+        n
+    };
+    if n >= 4 && &head[..4] == b"GGUF" {
+        let f = GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Model::Gguf(f));
+    }
+    let header_len = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    if n == 9 && header_len > 0 && head[8] == b'{' {
+        let h = HfInput::open_file(path)
+            .with_context(|| format!("reading the safetensors model {}", path.display()))?;
+        return Ok(Model::Hf(Box::new(h)));
+    }
+    bail!(
+        "{} is not a GGUF file, a safetensors file or a Hugging Face model directory",
+        path.display()
+    )
 }
 
 fn options(args: &Args, file_type: FileType) -> Result<QuantizeOptions> {

@@ -8,6 +8,7 @@
 //!
 //! Layouts, formulas and sources: `formats/blocks.md`.
 
+pub mod arch;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q5_0;
@@ -94,8 +95,8 @@ pub(crate) fn unpack_five_bits(qs: &[u8; QK / 2], qh: &[u8; 4]) -> [u8; QK] {
 /// quantizers pick it: `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`. Returns
 /// (amax, max); (0, +0) for an all-zero block, like ggml's initial values.
 ///
-/// Computed as a lane-wise maximum (which vectorises) and then a scan for the first element
-/// reaching it — the same element the sequential loop ends on.
+/// Computed as a lane-wise maximum, then a bit mask of the elements reaching it (both
+/// vectorise); its lowest set bit is the element the sequential loop ends on.
 #[inline(always)]
 pub(crate) fn signed_absmax(x: &[f32; QK]) -> (f32, f32) {
     let mut lanes = [0.0f32; 8];
@@ -109,8 +110,11 @@ pub(crate) fn signed_absmax(x: &[f32; QK]) -> (f32, f32) {
     if amax == 0.0 {
         return (0.0, 0.0);
     }
-    let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
-    (amax, max)
+    let mut hits = 0u32;
+    for (j, v) in x.iter().enumerate() {
+        hits |= u32::from(v.abs() == amax) << j;
+    }
+    (amax, x[hits.trailing_zeros() as usize % QK])
 }
 
 /// Minimum and maximum as ggml's type-1 reference quantizers compute them (starting from
@@ -151,27 +155,73 @@ fn min_max_sequential(x: &[f32]) -> (f32, f32) {
     (min, max)
 }
 
-/// `roundf` (round half away from zero) to an integer, without a libm call: trunc, then
-/// compare the exact remainder with ±½. Exact for every f32 whose rounded value fits in i32
-/// (the quantizers only round values of magnitude ≤ ~128).
+/// 1.5 · 2²³: for an f32 r with |r| < 2²², `r + MAGIC` rounds r to the nearest integer (ties
+/// to even) and, when r is already an integer, holds it in the low mantissa bits.
+pub(crate) const MAGIC: f32 = 12_582_912.0;
+
+/// The low byte of an integral f32 in [−128, 255], through [`MAGIC`] (a bit operation, so
+/// loops of it vectorise, unlike Rust's saturating float → int `as`).
 #[inline(always)]
-pub(crate) fn round_half_away(v: f32) -> i32 {
-    let t = v as i32;
-    let f = v - t as f32;
-    t.saturating_add(i32::from(f >= 0.5))
-        .saturating_sub(i32::from(f <= -0.5))
+fn low_byte(r: f32) -> u8 {
+    ((r + MAGIC).to_bits() & 0xFF) as u8
+}
+
+/// Exactly `v as u8` (truncation, NaN and negatives → 0, saturating at 255), computed in f32
+/// so that loops of it vectorise.
+#[inline(always)]
+pub(crate) fn trunc_u8(v: f32) -> u8 {
+    let c = if v > 0.0 { v } else { 0.0 };
+    let c = if c < 255.0 { c } else { 255.0 };
+    let r = (c + MAGIC) - MAGIC;
+    low_byte(if r > c { r - 1.0 } else { r })
 }
 
 /// `roundf` to i8, saturating (huge or infinite products, e.g. from a subnormal scale, must not
-/// wrap; ggml's behaviour there is undefined C and never reached by finite, normal data).
+/// wrap; ggml's behaviour there is undefined C and never reached by finite, normal data); NaN
+/// (0 · inf) gives 0.
+///
+/// Equal to `roundf(v)` clamped to [−128, 127] for every input: clamp in f32 (NaN passes),
+/// truncate towards zero through [`MAGIC`], then add ±1 when the exact remainder reaches ±½.
+/// Only f32 arithmetic and bit operations, so loops of it vectorise.
 #[inline(always)]
 pub(crate) fn round_to_i8(v: f32) -> i8 {
-    round_half_away(v).clamp(-128, 127) as i8
+    let c = v.clamp(-128.0, 127.0);
+    let r = (c + MAGIC) - MAGIC;
+    let t = if c >= 0.0 {
+        if r > c {
+            r - 1.0
+        } else {
+            r
+        }
+    } else if r < c {
+        r + 1.0
+    } else {
+        r
+    };
+    let f = c - t;
+    let q = t + if f >= 0.5 { 1.0 } else { 0.0 } - if f <= -0.5 { 1.0 } else { 0.0 };
+    let q = if c.is_nan() { 0.0 } else { q };
+    low_byte(q) as i8
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trunc_u8_equals_as_u8() {
+        let mut b = 0u32;
+        while b < 0xFFFF_FFFF - 4099 {
+            let v = f32::from_bits(b);
+            assert_eq!(trunc_u8(v), v as u8, "{v:e}");
+            b += 4099;
+        }
+        for v in [
+            0.0f32, -0.0, 0.5, 1.0, 14.999_999, 15.0, 254.9, 255.0, 255.5, 1e9,
+        ] {
+            assert_eq!(trunc_u8(v), v as u8, "{v}");
+        }
+    }
 
     #[test]
     fn nibble_and_high_bit_packing_round_trip() {
@@ -188,15 +238,19 @@ mod tests {
         assert_eq!((u32::from_le_bytes(qh) >> 31) & 1, u32::from(q[31] >> 4));
     }
 
+    /// f32::round is C's `roundf` (half away from zero); `as i8` of the clamped value is the
+    /// saturating conversion with NaN → 0.
     #[test]
-    fn round_half_away_equals_roundf() {
+    fn round_to_i8_equals_clamped_roundf() {
         let mut b = 0u32;
-        while b < 0x4400_0000 {
-            // every magnitude up to 512, sampled, both signs
-            for v in [f32::from_bits(b), -f32::from_bits(b)] {
-                assert_eq!(round_half_away(v), v.round() as i32, "{v:e}");
-            }
-            b += 97;
+        while b < 0xFFFF_FFFF - 4099 {
+            let v = f32::from_bits(b);
+            assert_eq!(
+                round_to_i8(v),
+                v.round().clamp(-128.0, 127.0) as i8,
+                "{v:e}"
+            );
+            b += 4099;
         }
         for v in [
             0.5f32,
@@ -204,13 +258,19 @@ mod tests {
             1.5,
             -1.5,
             2.5,
+            -2.5,
             0.499_999_97,
             -0.499_999_97,
             126.5,
             -127.5,
+            127.5,
+            -128.5,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
         ] {
-            assert_eq!(round_half_away(v), v.round() as i32, "{v}");
+            assert_eq!(round_to_i8(v), v.round().clamp(-128.0, 127.0) as i8, "{v}");
         }
+        assert_eq!(round_to_i8(f32::NAN), 0);
     }
 
     #[test]

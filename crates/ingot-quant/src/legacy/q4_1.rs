@@ -6,7 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::{assert_row, assert_weights, min_max, pack_nibbles, search, unpack_nibbles};
+use super::{assert_row, assert_weights, min_max, pack_nibbles, search, trunc_u8, unpack_nibbles};
 use crate::blocks::QK;
 use crate::float::f32_to_f16_bits;
 
@@ -32,9 +32,14 @@ fn reference_block(x: &[f32; QK]) -> (u16, u16, [u8; QK]) {
     let (min, max) = min_max(x);
     let d = (max - min) / 15.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    // Two loops (the value, then the integer conversion): the shape that vectorises.
+    let mut v = [0.0f32; QK];
+    for j in 0..QK {
+        v[j] = ((x[j] - min) * id + 0.5).min(15.0);
+    }
     let mut q = [0u8; QK];
     for j in 0..QK {
-        q[j] = ((x[j] - min) * id + 0.5).min(15.0) as u8;
+        q[j] = trunc_u8(v[j]);
     }
     (f32_to_f16_bits(d), f32_to_f16_bits(min), q)
 }
@@ -60,6 +65,12 @@ fn block_of(x: &[f32]) -> &[f32; QK] {
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_1]) {
     assert_row("q4_1::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q4_1_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ4_1]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let (d, m, q) = reference_block(block_of(xb));
         *o = store(d, m, &q);
@@ -74,10 +85,21 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ4_1]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_1]) {
     assert_row("q4_1::quantize_row", x.len(), out.len());
     assert_weights("q4_1::quantize_row", x.len(), weights);
+    (super::arch::active().q4_1)(x, weights, out)
+}
+
+/// The search row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn search_row_body(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ4_1]) {
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
-        let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
-        let (d, m, q) = search::quantize_type1(xb, &w, N, reference_block(xb));
+        let reference = reference_block(xb);
+        let (d, m, q) = match search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])) {
+            Some(w) => {
+                search::quantize_type1::<{ search::TYPE1_WEIGHTED }>(xb, Some(w), N, reference)
+            }
+            None => search::quantize_type1::<{ search::TYPE1_PLAIN }>(xb, None, N, reference),
+        };
         *o = store(d, m, &q);
     }
 }

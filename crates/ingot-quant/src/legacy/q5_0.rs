@@ -8,7 +8,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::{
-    assert_row, assert_weights, pack_high_bits, pack_nibbles, search, signed_absmax,
+    assert_row, assert_weights, pack_high_bits, pack_nibbles, search, signed_absmax, trunc_u8,
     unpack_five_bits,
 };
 use crate::blocks::QK;
@@ -32,13 +32,17 @@ const _: () = assert!(size_of::<BlockQ5_0>() == 22);
 const N: i32 = 16;
 
 #[inline(always)]
-fn reference_block(x: &[f32; QK]) -> (u16, [u8; QK]) {
-    let (_, max) = signed_absmax(x);
+fn reference_block(x: &[f32; QK], max: f32) -> (u16, [u8; QK]) {
     let d = max / -16.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    // Two loops (the value, then the integer conversion): the shape that vectorises.
+    let mut v = [0.0f32; QK];
+    for j in 0..QK {
+        v[j] = (x[j] * id + 16.5).min(31.0);
+    }
     let mut q = [0u8; QK];
     for j in 0..QK {
-        q[j] = (x[j] * id + 16.5).min(31.0) as u8;
+        q[j] = trunc_u8(v[j]);
     }
     (f32_to_f16_bits(d), q)
 }
@@ -64,8 +68,15 @@ fn block_of(x: &[f32]) -> &[f32; QK] {
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ5_0]) {
     assert_row("q5_0::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q5_0_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ5_0]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
-        let (d, q) = reference_block(block_of(xb));
+        let xb = block_of(xb);
+        let (d, q) = reference_block(xb, signed_absmax(xb).1);
         *o = store(d, &q);
     }
 }
@@ -78,11 +89,28 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ5_0]) {
 pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
     assert_row("q5_0::quantize_row", x.len(), out.len());
     assert_weights("q5_0::quantize_row", x.len(), weights);
-    let mut scratch = Vec::with_capacity(search::MAX_EVENTS);
+    (super::arch::active().q5_0)(x, weights, out)
+}
+
+/// The search row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn search_row_body(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ5_0]) {
     for (i, (xb, o)) in x.chunks_exact(QK).zip(out.iter_mut()).enumerate() {
         let xb = block_of(xb);
-        let w = search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK]));
-        let (d, q) = search::quantize_type0(xb, &w, N, reference_block(xb), &mut scratch);
+        let extremes = signed_absmax(xb);
+        let reference = reference_block(xb, extremes.1);
+        let (d, q) = match search::block_weights(weights.map(|w| &w[i * QK..(i + 1) * QK])) {
+            Some(w) => search::quantize_type0::<{ search::TYPE0_WEIGHTED }>(
+                xb,
+                Some(w),
+                N,
+                extremes,
+                reference,
+            ),
+            None => {
+                search::quantize_type0::<{ search::TYPE0_PLAIN }>(xb, None, N, extremes, reference)
+            }
+        };
         *o = store(d, &q);
     }
 }

@@ -43,9 +43,14 @@ pub(crate) fn absmax(x: &[f32; QK]) -> f32 {
 pub(crate) fn quantize_block_ref(x: &[f32; QK]) -> BlockQ8_0 {
     let d = absmax(x) / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    // Two loops (the product, then the rounding): the shape that vectorises.
+    let mut v = [0.0f32; QK];
+    for (p, &xv) in v.iter_mut().zip(x) {
+        *p = xv * id;
+    }
     let mut qs = [0i8; QK];
-    for (q, &v) in qs.iter_mut().zip(x) {
-        *q = round_to_i8(v * id);
+    for (q, &p) in qs.iter_mut().zip(&v) {
+        *q = round_to_i8(p);
     }
     BlockQ8_0 {
         d: f32_to_f16(d),
@@ -60,6 +65,12 @@ pub(crate) fn quantize_block_ref(x: &[f32; QK]) -> BlockQ8_0 {
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ8_0]) {
     assert_row("q8_0::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q8_0_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ8_0]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
         *o = quantize_block_ref(xb.try_into().expect("chunks_exact yields QK values"));
     }

@@ -31,16 +31,26 @@ const _: () = assert!(size_of::<BlockQ8_1>() == 36);
 /// If `x.len() != out.len() · 32`.
 pub fn quantize_row_ref(x: &[f32], out: &mut [BlockQ8_1]) {
     assert_row("q8_1::quantize_row_ref", x.len(), out.len());
+    (super::arch::active().q8_1_ref)(x, out)
+}
+
+/// The reference row loop, compiled once per instruction-set level (see [`super::arch`]).
+#[inline(always)]
+pub(crate) fn ref_row_body(x: &[f32], out: &mut [BlockQ8_1]) {
     for (xb, o) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let xb: &[f32; QK] = xb.try_into().expect("chunks_exact yields QK values");
         let d = super::q8_0::absmax(xb) / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let mut qs = [0i8; QK];
-        let mut sum = 0i32;
-        for (q, &v) in qs.iter_mut().zip(xb) {
-            *q = round_to_i8(v * id);
-            sum += i32::from(*q);
+        let mut v = [0.0f32; QK];
+        for (p, &xv) in v.iter_mut().zip(xb) {
+            *p = xv * id;
         }
+        let mut qs = [0i8; QK];
+        for (q, &p) in qs.iter_mut().zip(&v) {
+            *q = round_to_i8(p);
+        }
+        // An integer sum: any order gives the same value.
+        let sum: i32 = qs.iter().map(|&q| i32::from(q)).sum();
         *o = BlockQ8_1 {
             d: f32_to_f16(d),
             s: f32_to_f16(sum as f32 * d),
