@@ -471,14 +471,15 @@ const PRUNED_BLOCK: u32 = 2;
 /// tokens of calib.txt; tensors without importance weights use the reference quantizer.
 /// The tiny model is only mildly sensitive to 4 bits (testdata/tiny/README.md), so the
 /// imatrix moves PPL and KL by a few percent of an already small cost: for Q4_0 it lowers the
-/// PPL (and raises the KL by 5%), for Q4_K_M it lowers the KL by 13% (and raises the PPL by
-/// 0.014%).
+/// PPL (and raises the KL by 1%), for Q4_K_M it lowers the KL by 13% (and raises the PPL by
+/// 0.014%). (Q4_0 with imatrix was 0.99951 / 4.23e-4 before the legacy quantizers' new
+/// weighted search; the band held across that change.)
 const MEASURED: [(ingot_quant::plan::FileType, bool, f64, f64); 5] = {
     use ingot_quant::plan::FileType::*;
     [
         (Q8_0, false, 1.00042, 2.80e-5),
         (Q4_0, false, 1.00032, 4.01e-4),
-        (Q4_0, true, 0.99951, 4.23e-4),
+        (Q4_0, true, 0.99988, 4.05e-4),
         (Q4_K_M, false, 1.00020, 3.44e-4),
         (Q4_K_M, true, 1.00034, 3.00e-4),
     ]

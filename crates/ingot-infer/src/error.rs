@@ -181,5 +181,5 @@ pub enum InferError {
     ///
     /// [`Imatrix`]: ingot_quant::imatrix::Imatrix
     #[error(transparent)]
-    Imatrix(#[from] ingot_quant::imatrix::ImatrixError),
+    Imatrix(#[from] ingot_quant::QuantError),
 }
