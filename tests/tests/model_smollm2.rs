@@ -276,7 +276,7 @@ fn smollm2_imatrix_matches_llama_cpp() {
 
     // Legacy format: same layout as llama.cpp's file, values within 1%.
     let dat_path = dir.path().join("imatrix.dat");
-    m.write_dat(&dat_path).expect("writing dat");
+    m.write_legacy(&dat_path).expect("writing dat");
     let (ours, chunks, ds) = parse_dat(&std::fs::read(&dat_path).expect("reading dat"));
     let (gold, gchunks, gds) = parse_dat(
         &std::fs::read(ingot_tests::golden().join("smollm2/imatrix.dat")).expect("golden dat"),

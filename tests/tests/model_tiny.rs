@@ -165,16 +165,16 @@ fn tiny_perplexity_kl_and_imatrix_plumbing() {
         kv_precision: KvPrecision::F32,
     };
     let run = collect(&model, &ctoks, &iopts, |_| {}).expect("imatrix");
-    assert_eq!(run.imatrix.entries.len(), 4 * 7);
-    for (name, e) in &run.imatrix.entries {
+    assert_eq!(run.imatrix.len(), 4 * 7);
+    for (name, e) in run.imatrix.entries() {
         assert!(name.starts_with("blk."), "{name}");
-        assert_eq!(e.count, 4 * 128, "{name}");
-        assert!(e.sum_sq.iter().all(|v| v.is_finite() && *v >= 0.0));
+        assert_eq!(e.counts, [(4 * 128) as f32], "{name}");
+        assert!(e.sums.iter().all(|v| v.is_finite() && *v >= 0.0));
     }
     // Q, K and V see the same input.
     assert_eq!(
-        run.imatrix.entries["blk.0.attn_q.weight"],
-        run.imatrix.entries["blk.0.attn_k.weight"]
+        run.imatrix.get("blk.0.attn_q.weight"),
+        run.imatrix.get("blk.0.attn_k.weight")
     );
     // The GGUF form is readable by gguf-py (llama.cpp's peer).
     let ipath = dir.path().join("imatrix.gguf");
@@ -317,77 +317,46 @@ fn model_loading_errors_name_the_problem() {
     ));
 }
 
-/// Writes `src` (an F32 GGUF) with every `blk.*` matrix quantized to `ty` through
-/// ingot-quant's row quantizer, weighted by `imatrix` (mean squared activations) when given.
-fn quantize_model(
+/// Quantizes `src` to `file_type` through ingot-quant's pipeline (what `quantize` runs), with
+/// `imatrix` when given and the layers in `prune` removed. Tensors without importance weights
+/// use ggml's reference quantizers, as llama-quantize does.
+fn quantize_with_pipeline(
     src: &Path,
     dst: &Path,
-    ty: ingot_format::GgmlType,
-    imatrix: Option<&ingot_infer::imatrix::Imatrix>,
-    mode: ingot_quant::QuantMode,
+    file_type: ingot_quant::plan::FileType,
+    imatrix: Option<&ingot_quant::imatrix::Imatrix>,
+    prune: &[u32],
 ) {
-    let f = GgufFile::open(src).expect("open");
-    let mut w = GgufWriter::new(dst);
-    w.copy_metadata_from(&f).expect("metadata");
-    let views: Vec<_> = f.tensor_views().collect();
-    let quantized = |name: &str, shape: &[u64]| {
-        name.starts_with("blk.") && name.ends_with(".weight") && shape.len() == 2
-    };
-    for t in &views {
-        let out_ty = if quantized(t.name(), t.shape()) {
-            ty
-        } else {
-            t.ggml_type()
-        };
-        w.add_tensor(t.name(), t.shape(), out_ty)
-            .expect("tensor info");
-    }
-    for t in &views {
-        if !quantized(t.name(), t.shape()) {
-            w.write_tensor(t.bytes()).expect("data");
-            continue;
-        }
-        let cols = t.shape()[0] as usize;
-        let weights: Option<Vec<f32>> = imatrix.map(|m| {
-            let e = &m.entries[t.name()];
-            e.sum_sq.iter().map(|v| v / e.count as f32).collect()
-        });
-        let row_bytes = ingot_quant::row_bytes(ty, cols).expect("row bytes");
-        let x: Vec<f32> = t
-            .bytes()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let mut out = vec![0u8; row_bytes * x.len() / cols];
-        for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(row_bytes)) {
-            ingot_quant::quantize_row(ty, xr, weights.as_deref(), mode, or).expect("quantize");
-        }
-        w.write_tensor(&out).expect("data");
-    }
-    w.finish().expect("finish");
+    use ingot_quant::pipeline::{NoProgress, Prepared, QuantizeOptions};
+    let f = GgufFile::open(src).expect("open the F32 model");
+    let mut opts = QuantizeOptions::new(file_type);
+    opts.reference_unweighted = true;
+    opts.plan.prune_layers = prune.to_vec();
+    let prepared = Prepared::new(&f, imatrix.cloned(), &opts).expect("plan");
+    prepared
+        .write(dst, &mut NoProgress)
+        .unwrap_or_else(|e| panic!("quantizing to {}: {e}", file_type.name()));
 }
 
-/// Perplexity regression on the tiny model: quantized variants against F32, with and without
-/// an importance matrix from the calibration text, and a model with its last block pruned.
+/// Perplexity regression on the tiny model (issue #7 must-show 4, and issue #5's "once
+/// inference lands, the pruned model runs"): Q8_0, Q4_0 and Q4_K_M made by the quantize
+/// pipeline from the F32 conversion, with and without an importance matrix collected on the
+/// calibration text, scored on the evaluation text against F32 (PPL ratio and KL divergence);
+/// and a model with one block pruned by the pipeline.
 #[test]
 fn tiny_quantization_regression() {
-    use ingot_format::GgmlType;
-    use ingot_quant::QuantMode;
+    use ingot_quant::plan::FileType;
     let dir = ingot_tests::temp_dir();
     let f32_path = tiny_gguf(dir.path(), OutType::F32);
     let file = GgufFile::open(&f32_path).expect("opening");
     let model = LlamaModel::from_gguf(&file).expect("loading");
     let tok = ingot_tokenizer::Tokenizer::from_gguf(&file).expect("tokenizer");
-    let eval = tok.encode(
-        &std::fs::read_to_string(ingot_tests::testdata().join("tiny/eval.txt")).expect("eval"),
-        true,
-        false,
-    );
-    let calib = tok.encode(
-        &std::fs::read_to_string(ingot_tests::testdata().join("tiny/calib.txt")).expect("calib"),
-        true,
-        false,
-    );
+    let read = |name: &str| {
+        let text = std::fs::read_to_string(ingot_tests::testdata().join("tiny").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        tok.encode(&text, true, false)
+    };
+    let (eval, calib) = (read("eval.txt"), read("calib.txt"));
     let opts = PerplexityOptions {
         n_ctx: 256,
         max_chunks: Some(8),
@@ -421,97 +390,97 @@ fn tiny_quantization_regression() {
         (res.ppl() / base.ppl(), kl.mean_kl)
     };
     let mut results = Vec::new();
-    for (ty, with_im) in [
-        (GgmlType::Q8_0, false),
-        (GgmlType::Q4_0, false),
-        (GgmlType::Q4_0, true),
-        (GgmlType::Q4_1, false),
-        (GgmlType::Q4_1, true),
-    ] {
-        let p = dir.path().join(format!("{}-{with_im}.gguf", ty.name()));
-        let mode = if with_im {
-            QuantMode::Default
-        } else {
-            QuantMode::Reference
-        };
-        quantize_model(&f32_path, &p, ty, with_im.then_some(&im), mode);
+    for &(ft, with_im, want_ratio, want_kl) in &MEASURED {
+        let p = dir.path().join(format!("{}-{with_im}.gguf", ft.name()));
+        quantize_with_pipeline(&f32_path, &p, ft, with_im.then_some(&im), &[]);
         let (ratio, kl) = eval_variant(&p);
         eprintln!(
-            "tiny {} imatrix={with_im}: PPL ratio to F32 {ratio:.4}, mean KL {kl:.5}",
-            ty.name()
+            "tiny {} imatrix={with_im}: PPL ratio to F32 {ratio:.5} (measured {want_ratio}), \
+             mean KL {kl:.3e} (measured {want_kl:.2e})",
+            ft.name()
         );
-        results.push(((ty, with_im), ratio, kl));
+        results.push((ft, with_im, ratio, kl));
     }
-    let get = |ty, im| {
-        results
+    let get = |ft: FileType, im: bool| {
+        let r = results
             .iter()
-            .find(|r| r.0 == (ty, im))
-            .map(|r| (r.1, r.2))
-            .expect("ran")
+            .find(|r| r.0 == ft && r.1 == im)
+            .expect("ran");
+        (r.2, r.3)
     };
     // Q8_0 is within 0.5% of F32.
-    assert!((get(GgmlType::Q8_0, false).0 - 1.0).abs() < 0.005);
-    // The importance matrix lowers the perplexity or the KL divergence of the 4-bit types
-    // (the tiny model is so little trained that 4 bits barely move it: KL ≈ 3e-4).
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_1] {
-        let (plain, weighted) = (get(ty, false), get(ty, true));
+    let q8 = get(FileType::Q8_0, false).0;
+    assert!((q8 - 1.0).abs() < 0.005, "Q8_0 PPL ratio {q8}");
+    // The importance matrix lowers the perplexity or the KL divergence of the 4-bit types.
+    for ft in [FileType::Q4_0, FileType::Q4_K_M] {
+        let (plain, weighted) = (get(ft, false), get(ft, true));
         assert!(
             weighted.0 < plain.0 || weighted.1 < plain.1,
             "{}: imatrix (PPL ratio {}, KL {}) vs plain ({}, {})",
-            ty.name(),
+            ft.name(),
             weighted.0,
             weighted.1,
             plain.0,
             plain.1
         );
     }
-    // Each ratio stays within ±0.2% of the measured value (see MEASURED below).
-    for ((ty, im), ratio, _) in &results {
-        let want = MEASURED
+    // Each ratio stays in a band around the measured value: its distance from 1 (the cost of
+    // quantizing) within ±30%, or ±0.0005 absolute for the near-lossless ones; the KL within
+    // a factor 1.5. The bands leave room for better quantizer searches, summation order of
+    // other kernel levels; a broken quantizer, plan or dequantizer moves them by far more.
+    for &(ft, im, ratio, kl) in &results {
+        let &(_, _, want_ratio, want_kl) = MEASURED
             .iter()
-            .find(|m| m.0 == ty.name() && m.1 == *im)
-            .expect("measured")
-            .2;
+            .find(|m| m.0 == ft && m.1 == im)
+            .expect("measured");
+        let tol = (0.3 * (want_ratio - 1.0).abs()).max(5e-4);
         assert!(
-            (ratio / want - 1.0).abs() < 0.002,
-            "{} imatrix={im}: ratio {ratio} vs measured {want}",
-            ty.name()
+            (ratio - want_ratio).abs() <= tol,
+            "{} imatrix={im}: PPL ratio {ratio} vs measured {want_ratio} ± {tol}",
+            ft.name()
+        );
+        assert!(
+            kl <= want_kl * 1.5 && kl >= want_kl / 1.5,
+            "{} imatrix={im}: mean KL {kl} vs measured {want_kl}",
+            ft.name()
         );
     }
 
-    // Pruning the last block: still runs, finite and higher perplexity.
+    // Pruning a block with the pipeline (F32, so only the pruning changes the model): it
+    // loads with one block fewer, runs, and its perplexity is finite and higher.
     let pruned = dir.path().join("pruned.gguf");
-    rewrite(
-        &f32_path,
-        &pruned,
-        |k, v| {
-            Some(if k == "llama.block_count" {
-                Value::U32(3)
-            } else {
-                v.clone()
-            })
-        },
-        |n| !n.starts_with("blk.3."),
-    );
+    quantize_with_pipeline(&f32_path, &pruned, FileType::F32, None, &[PRUNED_BLOCK]);
     let f = GgufFile::open(&pruned).expect("open pruned");
+    assert_eq!(f.get_u32("llama.block_count").expect("block_count"), 3);
     let m = LlamaModel::from_gguf(&f).expect("load pruned");
     assert_eq!(m.config().n_layer, 3);
     let res = perplexity(&m, &eval, &opts, KlMode::None, |_| {}).expect("pruned perplexity");
     eprintln!(
-        "tiny pruned to 3 blocks: PPL {:.2} vs {:.2}",
+        "tiny with block {PRUNED_BLOCK} pruned: PPL {:.2} vs {:.2}",
         res.ppl(),
         base.ppl()
     );
     assert!(res.ppl().is_finite() && res.ppl() > base.ppl());
 }
 
-/// PPL(variant) / PPL(F32) measured on this test's settings (8 windows of 256 tokens of
-/// eval.txt; imatrix from 16 windows of 256 tokens of calib.txt; 4-bit types without an
-/// imatrix use the reference quantizer, as llama-quantize does).
-const MEASURED: [(&str, bool, f64); 5] = [
-    ("q8_0", false, 1.0001),
-    ("q4_0", false, 1.0007),
-    ("q4_0", true, 1.0002),
-    ("q4_1", false, 1.0016),
-    ("q4_1", true, 1.0006),
-];
+/// The block the pruning check removes (of 4).
+const PRUNED_BLOCK: u32 = 2;
+
+/// (file type, with imatrix, PPL(variant) / PPL(F32), mean KL divergence to F32) measured on
+/// this test's settings: 8 windows of 256 tokens of eval.txt; imatrix from 16 windows of 256
+/// tokens of calib.txt; tensors without importance weights use the reference quantizer.
+/// The tiny model is only mildly sensitive to 4 bits (testdata/tiny/README.md), so the
+/// imatrix moves PPL and KL by a few percent of an already small cost: for Q4_0 it lowers the
+/// PPL (and raises the KL by 1%), for Q4_K_M it lowers the KL by 13% (and raises the PPL by
+/// 0.014%). (Q4_0 with imatrix was 0.99951 / 4.23e-4 before the legacy quantizers' new
+/// weighted search; the band held across that change.)
+const MEASURED: [(ingot_quant::plan::FileType, bool, f64, f64); 5] = {
+    use ingot_quant::plan::FileType::*;
+    [
+        (Q8_0, false, 1.00042, 2.80e-5),
+        (Q4_0, false, 1.00032, 4.01e-4),
+        (Q4_0, true, 0.99988, 4.05e-4),
+        (Q4_K_M, false, 1.00020, 3.44e-4),
+        (Q4_K_M, true, 1.00034, 3.00e-4),
+    ]
+};

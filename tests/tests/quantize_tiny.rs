@@ -55,7 +55,7 @@ fn calib_imatrix(f16: &Path, dir: &Path) -> Imatrix {
     };
     let run = collect(&model, &tokens, &opts, |_| {}).expect("imatrix");
     let path = dir.join("imatrix.dat");
-    run.imatrix.write_dat(&path).expect("write imatrix");
+    run.imatrix.write_legacy(&path).expect("write imatrix");
     Imatrix::open(&path).expect("read imatrix").0
 }
 

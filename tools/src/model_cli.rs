@@ -1,11 +1,45 @@
 //! Helpers shared by the model tools (`perplexity`, `imatrix`, `generate`): thread pool set-up,
 //! opening a model with its tokenizer, and the process's memory use.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ingot_format::GgufFile;
+use ingot_infer::llama::LlamaModel;
 use ingot_tokenizer::Tokenizer;
+
+/// A model file as every model tool starts from it: the mapped GGUF and the tokenizer built
+/// from its metadata. The model borrows the mapping, so it is made by [`ModelFile::model`]
+/// rather than stored here.
+pub struct ModelFile {
+    /// The path given on the command line (for messages).
+    pub path: PathBuf,
+    /// The mapped file.
+    pub file: GgufFile,
+    /// The tokenizer from the file's metadata.
+    pub tokenizer: Tokenizer,
+}
+
+impl ModelFile {
+    /// Sizes the thread pool (`None` = one thread per core), maps `path` and builds its
+    /// tokenizer: the common start of `perplexity`, `imatrix` and `generate`.
+    pub fn load(path: &Path, threads: Option<usize>) -> Result<ModelFile> {
+        init_threads(threads)?;
+        let file = open_model(path)?;
+        let tokenizer = tokenizer(&file, path)?;
+        Ok(ModelFile {
+            path: path.to_path_buf(),
+            file,
+            tokenizer,
+        })
+    }
+
+    /// The llama-family model over the mapped weights (borrowed, not copied).
+    pub fn model(&self) -> Result<LlamaModel<'_>> {
+        LlamaModel::from_gguf(&self.file)
+            .with_context(|| format!("loading {}", self.path.display()))
+    }
+}
 
 /// Sizes rayon's global pool (`None` = one thread per core).
 pub fn init_threads(threads: Option<usize>) -> Result<()> {

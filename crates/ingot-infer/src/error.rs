@@ -177,4 +177,9 @@ pub enum InferError {
         /// Token in this run.
         found: u32,
     },
+    /// Building the importance matrix failed (an entry ingot_quant's [`Imatrix`] refuses).
+    ///
+    /// [`Imatrix`]: ingot_quant::imatrix::Imatrix
+    #[error(transparent)]
+    Imatrix(#[from] ingot_quant::QuantError),
 }

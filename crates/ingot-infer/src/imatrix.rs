@@ -1,5 +1,4 @@
-//! Importance-matrix collection, as `llama-imatrix` does it, and both of llama.cpp's file
-//! formats.
+//! Importance-matrix collection, as `llama-imatrix` does it.
 //!
 //! Collection (llama.cpp `tools/imatrix/imatrix.cpp`, `IMatrixCollector::collect_imatrix`):
 //! every matrix multiplication whose weight is named `blk.*` (plus `output.weight` when asked
@@ -14,23 +13,15 @@
 //! the vocabulary adds it), each from an empty cache, all logits requested; the perplexity of
 //! each window's second half is reported alongside, as llama-imatrix prints it.
 //!
-//! Files:
-//! - GGUF (llama.cpp's default): metadata `general.type = "imatrix"`, `imatrix.datasets`
-//!   (array of strings), `imatrix.chunk_count` (u32), `imatrix.chunk_size` (u32); per entry,
-//!   in sorted name order, an F32 tensor `<name>.in_sum2` of shape `[n_cols]` (the raw sums of
-//!   squares) followed by an F32 tensor `<name>.counts` of shape `[1]` (rows seen).
-//! - legacy `.dat`: `i32 n_entries`, then per entry (sorted by name) `i32 name_len`, the name
-//!   bytes, `i32 ncall`, `i32 n_values`, `n_values × f32`, where
-//!   `ncall = ceil(count / chunk_size)` and each value is `(sum / count) · ncall` (f32
-//!   arithmetic); then `i32 chunk_count`, `i32 dataset_len` and the dataset name bytes. All
-//!   little-endian (`save_imatrix_legacy`).
+//! The result is [`ingot_quant::imatrix::Imatrix`], the one in-memory form `quantize` reads
+//! and writes: each entry's `sums` are the raw column sums of squares and `counts` holds one
+//! value, the rows seen. Its `write_gguf` / `write_legacy` produce llama.cpp's two file formats
+//! (layouts and sources in `formats/imatrix.md`), so there is one writer of each format.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ingot_format::{GgmlType, GgufWriter, WriterOptions};
+pub use ingot_quant::imatrix::{Imatrix, ImatrixEntry};
 use rayon::prelude::*;
 
 use crate::llama::{KvPrecision, LlamaModel, MatmulObserver};
@@ -40,32 +31,18 @@ use crate::InferError;
 /// Batches with fewer rows are ignored, as in llama.cpp.
 pub const MIN_ROWS: usize = 16;
 
-/// Accumulated statistics of one weight matrix.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImatrixEntry {
-    /// Σ x² per input column.
-    pub sum_sq: Vec<f32>,
-    /// Number of activation rows accumulated.
-    pub count: u64,
-}
-
-/// An importance matrix: per weight, column sums of squared activations.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Imatrix {
-    /// Entries by weight name (sorted, as both file formats store them).
-    pub entries: BTreeMap<String, ImatrixEntry>,
-    /// Windows processed (`imatrix.chunk_count`).
-    pub chunk_count: u32,
-    /// Tokens per window (`imatrix.chunk_size`).
-    pub chunk_size: u32,
-    /// Calibration file names (`imatrix.datasets`).
-    pub datasets: Vec<String>,
+/// One weight's running sums while collecting; the row count stays an integer until the
+/// matrix is built (ggml keeps it as `int64_t` too and writes it as f32).
+#[derive(Debug, Clone)]
+struct Accum {
+    sum_sq: Vec<f32>,
+    count: u64,
 }
 
 /// A [`MatmulObserver`] that accumulates an [`Imatrix`].
 #[derive(Debug, Default)]
 pub struct ImatrixCollector {
-    entries: BTreeMap<String, ImatrixEntry>,
+    accums: BTreeMap<String, Accum>,
     process_output: bool,
 }
 
@@ -73,7 +50,7 @@ impl ImatrixCollector {
     /// A collector; `process_output` also collects `output.weight`.
     pub fn new(process_output: bool) -> Self {
         Self {
-            entries: BTreeMap::new(),
+            accums: BTreeMap::new(),
             process_output,
         }
     }
@@ -83,9 +60,37 @@ impl ImatrixCollector {
         weight.starts_with("blk.") || (self.process_output && weight == "output.weight")
     }
 
-    /// The entries collected so far.
-    pub fn entries(&self) -> &BTreeMap<String, ImatrixEntry> {
-        &self.entries
+    /// Number of weights seen so far.
+    pub fn len(&self) -> usize {
+        self.accums.len()
+    }
+
+    /// True before any weight was seen.
+    pub fn is_empty(&self) -> bool {
+        self.accums.is_empty()
+    }
+
+    /// The importance matrix of everything observed: per weight one matrix whose `sums` are
+    /// the column sums of squares and whose `counts` is the number of rows, with the run's
+    /// chunk count, chunk size (tokens per window) and dataset name.
+    pub fn into_imatrix(
+        self,
+        chunk_count: u32,
+        chunk_size: u32,
+        dataset: &str,
+    ) -> Result<Imatrix, InferError> {
+        let mut im = Imatrix::new(chunk_size);
+        im.chunk_count = chunk_count;
+        im.datasets = vec![dataset.to_owned()];
+        for (name, a) in self.accums {
+            let entry = ImatrixEntry {
+                sums: a.sum_sq,
+                counts: vec![a.count as f32],
+                activation_sums: None,
+            };
+            im.insert(name, entry)?;
+        }
+        Ok(im)
     }
 }
 
@@ -95,10 +100,13 @@ impl MatmulObserver for ImatrixCollector {
             return;
         }
         let cols = x.len() / n;
+        if cols == 0 {
+            return;
+        }
         let e = self
-            .entries
+            .accums
             .entry(weight.to_string())
-            .or_insert_with(|| ImatrixEntry {
+            .or_insert_with(|| Accum {
                 sum_sq: vec![0.0; cols],
                 count: 0,
             });
@@ -216,117 +224,16 @@ pub fn collect(
             elapsed: start.elapsed(),
         });
     }
-    let imatrix = Imatrix {
-        entries: collector.entries,
-        chunk_count: n_chunks as u32,
-        chunk_size: n_ctx as u32,
-        datasets: vec![opts.dataset.clone()],
-    };
+    let chunk_size = u32::try_from(n_ctx).map_err(|_| InferError::InvalidArgument {
+        name: "n_ctx",
+        reason: "must fit in 32 bits (imatrix.chunk_size)",
+    })?;
+    let imatrix = collector.into_imatrix(n_chunks as u32, chunk_size, &opts.dataset)?;
     Ok(ImatrixRun {
         imatrix,
         nll,
         elapsed: start.elapsed(),
     })
-}
-
-impl Imatrix {
-    /// The legacy `.dat` bytes (see the module docs).
-    pub fn to_dat_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&(self.entries.len() as i32).to_le_bytes());
-        let chunk = u64::from(self.chunk_size.max(1));
-        for (name, e) in &self.entries {
-            out.extend_from_slice(&(name.len() as i32).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            let ncall = e.count.div_ceil(chunk) as i32;
-            out.extend_from_slice(&ncall.to_le_bytes());
-            out.extend_from_slice(&(e.sum_sq.len() as i32).to_le_bytes());
-            for &v in &e.sum_sq {
-                let (value, count) = if e.count == 0 {
-                    (1.0f32, 1.0f32)
-                } else {
-                    (v, e.count as f32)
-                };
-                out.extend_from_slice(&((value / count) * ncall as f32).to_le_bytes());
-            }
-        }
-        out.extend_from_slice(&(self.chunk_count as i32).to_le_bytes());
-        let ds = self.datasets.last().map_or("", String::as_str);
-        out.extend_from_slice(&(ds.len() as i32).to_le_bytes());
-        out.extend_from_slice(ds.as_bytes());
-        out
-    }
-
-    /// Writes llama.cpp's GGUF imatrix (see the module docs) through [`GgufWriter`], without
-    /// ingot's integrity keys so the file is exactly what llama-imatrix would write.
-    pub fn write_gguf(&self, path: &Path) -> Result<(), InferError> {
-        let opts = WriterOptions {
-            integrity: false,
-            ..WriterOptions::default()
-        };
-        let mut w = GgufWriter::with_options(path, opts);
-        w.add_kv("general.type", "imatrix")?;
-        w.add_kv(
-            "imatrix.datasets",
-            self.datasets
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<&str>>(),
-        )?;
-        w.add_kv("imatrix.chunk_count", self.chunk_count)?;
-        w.add_kv("imatrix.chunk_size", self.chunk_size)?;
-        for (name, e) in &self.entries {
-            w.add_tensor(
-                &format!("{name}.in_sum2"),
-                &[e.sum_sq.len() as u64],
-                GgmlType::F32,
-            )?;
-            w.add_tensor(&format!("{name}.counts"), &[1], GgmlType::F32)?;
-        }
-        for e in self.entries.values() {
-            w.write_tensor(
-                &e.sum_sq
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect::<Vec<u8>>(),
-            )?;
-            w.write_tensor(&(e.count as f32).to_le_bytes())?;
-        }
-        w.finish()?;
-        Ok(())
-    }
-
-    /// Writes the legacy `.dat` format (temp file + rename).
-    pub fn write_dat(&self, path: &Path) -> Result<(), InferError> {
-        write_atomically(path, &self.to_dat_bytes())
-    }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InferError> {
-    let io = |source| InferError::Io {
-        what: "writing the imatrix file",
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(io)
 }
 
 #[cfg(test)]
@@ -341,45 +248,18 @@ mod tests {
         c.observe("blk.0.attn_q.weight", &x[..15 * 3], 15); // too few rows: ignored
         c.observe("output.weight", &x, 16); // not asked for
         c.observe("token_embd.weight", &x, 16);
-        assert_eq!(c.entries().len(), 1);
-        let e = &c.entries()["blk.0.attn_q.weight"];
-        assert_eq!(e.count, 16);
+        assert_eq!(c.len(), 1);
+        let im = c.into_imatrix(3, 16, "d.txt").expect("imatrix");
+        assert_eq!((im.chunk_count, im.chunk_size), (3, 16));
+        assert_eq!(im.datasets, ["d.txt"]);
+        let e = im.get("blk.0.attn_q.weight").expect("entry");
+        assert_eq!(e.counts, [16.0]);
         for j in 0..3 {
             let want: f32 = (0..16).map(|r| x[r * 3 + j].powi(2)).sum();
-            assert_eq!(e.sum_sq[j], want);
+            assert_eq!(e.sums[j], want);
         }
         let mut c = ImatrixCollector::new(true);
         c.observe("output.weight", &x, 16);
-        assert_eq!(c.entries().len(), 1);
-    }
-
-    #[test]
-    fn dat_layout() {
-        let mut m = Imatrix {
-            chunk_count: 2,
-            chunk_size: 4,
-            datasets: vec!["d.txt".into()],
-            ..Default::default()
-        };
-        m.entries.insert(
-            "blk.0.a".into(),
-            ImatrixEntry {
-                sum_sq: vec![8.0, 4.0],
-                count: 8,
-            },
-        );
-        let b = m.to_dat_bytes();
-        let i32_at = |o: usize| i32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-        let f32_at = |o: usize| f32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-        assert_eq!(i32_at(0), 1);
-        assert_eq!(i32_at(4), 7);
-        assert_eq!(&b[8..15], b"blk.0.a");
-        assert_eq!(i32_at(15), 2); // ncall = ceil(8 / 4)
-        assert_eq!(i32_at(19), 2);
-        assert_eq!(f32_at(23), 2.0); // 8 / 8 * 2
-        assert_eq!(f32_at(27), 1.0);
-        assert_eq!(i32_at(31), 2);
-        assert_eq!(i32_at(35), 5);
-        assert_eq!(&b[39..], b"d.txt");
+        assert_eq!(c.len(), 1);
     }
 }

@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use ingot_infer::generate::{generate, GenerateOptions};
-use ingot_infer::llama::{KvPrecision, LlamaModel};
+use ingot_infer::llama::KvPrecision;
 use ingot_infer::sampling::SamplerOptions;
-use ingot_tools::model_cli;
+use ingot_tools::model_cli::{self, ModelFile};
 
 /// Generates text from a prompt.
 #[derive(Parser, Debug)]
@@ -47,11 +47,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode> {
-    model_cli::init_threads(args.threads)?;
-    let file = model_cli::open_model(&args.model)?;
-    let model = LlamaModel::from_gguf(&file)
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    let tok = model_cli::tokenizer(&file, &args.model)?;
+    let loaded = ModelFile::load(&args.model, args.threads)?;
+    let (model, tok) = (loaded.model()?, &loaded.tokenizer);
     let prompt = tok.encode(&args.prompt, true, true);
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()

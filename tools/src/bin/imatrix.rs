@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use ingot_infer::imatrix::{collect, ImatrixOptions};
-use ingot_infer::llama::{KvPrecision, LlamaModel};
-use ingot_tools::model_cli;
+use ingot_infer::llama::KvPrecision;
+use ingot_tools::model_cli::ModelFile;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum OutputFormat {
@@ -54,11 +54,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode> {
-    model_cli::init_threads(args.threads)?;
-    let file = model_cli::open_model(&args.model)?;
-    let model = LlamaModel::from_gguf(&file)
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    let tok = model_cli::tokenizer(&file, &args.model)?;
+    let loaded = ModelFile::load(&args.model, args.threads)?;
+    let (model, tok) = (loaded.model()?, &loaded.tokenizer);
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let tokens = tok.encode(&text, true, false);
@@ -84,11 +81,11 @@ fn run(args: Args) -> Result<ExitCode> {
     );
     match args.output_format {
         OutputFormat::Gguf => run.imatrix.write_gguf(&args.output)?,
-        OutputFormat::Dat => run.imatrix.write_dat(&args.output)?,
+        OutputFormat::Dat => run.imatrix.write_legacy(&args.output)?,
     }
     println!(
         "wrote {} entries to {}",
-        run.imatrix.entries.len(),
+        run.imatrix.len(),
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)

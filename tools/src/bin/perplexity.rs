@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ingot_infer::llama::{KvPrecision, LlamaModel};
+use ingot_infer::llama::KvPrecision;
 use ingot_infer::perplexity::{perplexity, KlBaseHeader, KlMode, PerplexityOptions};
-use ingot_tools::model_cli;
+use ingot_tools::model_cli::{self, ModelFile};
 
 /// Perplexity of a model over a text, computed as llama-perplexity does.
 #[derive(Parser, Debug)]
@@ -48,14 +48,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode> {
-    model_cli::init_threads(args.threads)?;
     if args.kl_divergence && args.kl_base.is_none() {
         bail!("--kl-divergence needs --kl-divergence-base FILE");
     }
-    let file = model_cli::open_model(&args.model)?;
-    let model = LlamaModel::from_gguf(&file)
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    let tok = model_cli::tokenizer(&file, &args.model)?;
+    let loaded = ModelFile::load(&args.model, args.threads)?;
+    let (model, tok) = (loaded.model()?, &loaded.tokenizer);
 
     let mut opts = PerplexityOptions {
         n_ctx: args.ctx,
