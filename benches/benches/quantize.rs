@@ -8,7 +8,7 @@
 //! candle has no importance-weighted legacy quantizer (its `from_float_imatrix` covers only
 //! the K-quants), so the search rows are compared with candle's plain quantizer: they show what
 //! the better accuracy costs. Q8_0 has no search (it is the reference in every mode).
-//! `INGOT_QUANT_LEVEL=scalar|avx2|avx512` forces ingot's instruction-set level.
+//! `INGOT_QUANT_KERNEL=scalar|avx2|avx512` forces ingot's instruction-set level.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -18,6 +18,7 @@ pub mod float;
 pub mod imatrix;
 pub mod k_quants;
 pub mod legacy;
+pub mod level;
 pub mod pipeline;
 pub mod plan;
 mod tensor;

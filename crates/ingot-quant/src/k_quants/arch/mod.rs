@@ -21,42 +21,7 @@ use super::{q2_k, q3_k, q4_k, q5_k, q6_k};
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-/// Environment variable that forces a level (`scalar`, `avx2`, `avx512`), for tests and
-/// benchmarks.
-pub const KERNEL_ENV: &str = "INGOT_QUANT_KERNEL";
-
-/// An instruction-set level of the K-quant quantizers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// The baseline target (SSE2 on x86-64).
-    Scalar,
-    /// AVX2 (256-bit vectors).
-    Avx2,
-    /// AVX-512 F/BW/VL (16-lane bodies where they exist, else AVX-512 encodings of the
-    /// 8-lane ones).
-    Avx512,
-}
-
-impl Level {
-    /// Every level, slowest first.
-    pub const ALL: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512];
-
-    /// The level's name as [`KERNEL_ENV`] spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Scalar => "scalar",
-            Level::Avx2 => "avx2",
-            Level::Avx512 => "avx512",
-        }
-    }
-
-    /// Parses a [`KERNEL_ENV`] value.
-    pub fn parse(s: &str) -> Option<Level> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.name().eq_ignore_ascii_case(s.trim()))
-    }
-}
+pub use crate::level::{Level, LEVEL_ENV as KERNEL_ENV};
 
 /// Row quantizer without weights.
 pub(crate) type RowFn<B> = fn(&[f32], &mut [B]);

@@ -2,7 +2,7 @@
 //! instruction-set level. The only place in `legacy` with `unsafe` (in [`x86_64`]).
 //!
 //! ```text
-//! level = INGOT_QUANT_LEVEL (scalar | avx2 | avx512) if set, else the best the CPU has
+//! level = INGOT_QUANT_KERNEL (scalar | avx2 | avx512) if set, else the best the CPU has
 //! table = SCALAR | x86_64::table(level)   (handed out only after is_x86_feature_detected!)
 //! cached once in a OnceLock; active() returns &'static Kernels
 //! ```
@@ -23,41 +23,7 @@ use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, Block
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-/// Name of the environment variable that forces a level (for tests and benchmarks).
-pub const LEVEL_ENV: &str = "INGOT_QUANT_LEVEL";
-
-/// An instruction-set level, from slowest to fastest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// Portable Rust, compiled for the target's baseline; available everywhere.
-    Scalar,
-    /// x86-64 AVX2 + FMA.
-    Avx2,
-    /// x86-64 AVX-512 F/BW/DQ/VL on top of AVX2.
-    Avx512,
-}
-
-impl Level {
-    /// Every level, slowest first.
-    pub const ALL: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512];
-
-    /// The name [`LEVEL_ENV`] uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Scalar => "scalar",
-            Level::Avx2 => "avx2",
-            Level::Avx512 => "avx512",
-        }
-    }
-
-    /// Parses a [`LEVEL_ENV`] value (ASCII case-insensitive, surrounding space ignored).
-    pub fn parse(value: &str) -> Option<Level> {
-        let v = value.trim();
-        Level::ALL
-            .into_iter()
-            .find(|l| l.name().eq_ignore_ascii_case(v))
-    }
-}
+pub use crate::level::{Level, LEVEL_ENV};
 
 /// Row quantizer without importance weights.
 pub type RefRow<B> = fn(&[f32], &mut [B]);
@@ -331,7 +297,7 @@ mod tests {
     #[test]
     fn forced_level_is_the_active_one() {
         if let Ok(v) = std::env::var(LEVEL_ENV) {
-            let want = Level::parse(&v).expect("INGOT_QUANT_LEVEL names a level");
+            let want = Level::parse(&v).expect("INGOT_QUANT_KERNEL names a level");
             assert_eq!(active().level(), want);
         } else {
             assert_eq!(active().level(), Kernels::best().level());
