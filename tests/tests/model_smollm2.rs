@@ -79,68 +79,64 @@ fn smollm2_logits_match_llama_cpp() {
     let nv = golden.n_vocab;
 
     let mut same_top = 0;
-    let (mut decisive, mut decisive_same) = (0, 0);
+    let mut first_diff = None;
     let mut max_abs_top = 0f32;
     let mut max_abs_sampled = 0f32;
     let (mut sum_dlogp, mut n_dlogp) = (0f64, 0usize);
-    let mut max_dlogp_likely = 0f64;
     for (p, g) in golden.positions.iter().enumerate() {
         let row = &logits[p * nv..(p + 1) * nv];
         let (lse, top) = log_sum_exp(row);
-        let same = top as u32 == g.top1;
-        same_top += usize::from(same);
-        if g.top[0].1 - g.top[1].1 >= NEAR_TIE {
-            decisive += 1;
-            decisive_same += usize::from(same);
-        }
+        same_top += usize::from(top as u32 == g.top1);
+        let mut row_diff = 0f32;
         for &(id, l) in &g.top {
             let ours = row[id as usize];
-            max_abs_top = max_abs_top.max((ours - l).abs());
+            row_diff = row_diff.max((ours - l).abs());
             let lp_gold = f64::from(l) - f64::from(g.lse);
-            let d = (f64::from(ours) - lse - lp_gold).abs();
-            sum_dlogp += d;
+            sum_dlogp += (f64::from(ours) - lse - lp_gold).abs();
             n_dlogp += 1;
-            if lp_gold > (1e-3f64).ln() {
-                max_dlogp_likely = max_dlogp_likely.max(d);
-            }
         }
         for (i, &l) in g.sampled.iter().enumerate() {
             max_abs_sampled = max_abs_sampled.max((row[i * golden.stride] - l).abs());
         }
+        if row_diff > 0.0 && first_diff.is_none() {
+            first_diff = Some(p);
+        }
+        max_abs_top = max_abs_top.max(row_diff);
     }
     let mean_dlogp = sum_dlogp / n_dlogp as f64;
+    let level = ingot_infer::kernels::kernels().level();
     eprintln!(
-        "SmolLM2 vs llama.cpp over {n_pos} positions: same top-1 {same_top}/{n_pos} \
-         ({decisive_same}/{decisive} where llama.cpp's top-2 margin >= {NEAR_TIE}), \
-         max |Δlogit| top-64 {max_abs_top:.4}, sampled vocab {max_abs_sampled:.4}, \
-         mean |Δ log p| top-64 {mean_dlogp:.4}, max |Δ log p| (p > 1e-3) {max_dlogp_likely:.4}"
+        "SmolLM2 vs llama.cpp over {n_pos} positions ({level} kernels): same top-1 \
+         {same_top}/{n_pos}, max |Δlogit| top-64 {max_abs_top:.6}, sampled vocab \
+         {max_abs_sampled:.6}, mean |Δ log p| top-64 {mean_dlogp:.6}, first differing position \
+         {first_diff:?}"
     );
-    // Both sides quantize activations (Q8_1 for Q4_1 weights, Q8_0 for the head) and keep
-    // K/V in f16, but sum floats in different orders; a last-bit difference flips an int8
-    // activation code now and then and the flips compound over 30 layers. Measured
-    // (2026-11, AVX-512 host): 63/64 same top-1 (the miss is position 36, where llama.cpp's
-    // top two logits are 0.055 apart), mean |Δ log p| 0.088 over llama.cpp's top-64 tokens,
-    // max 0.56 over tokens with p > 1e-3, max |Δlogit| 0.97 (mostly a shift common to a row).
-    // Positions whose top two logits are closer than that noise are near-ties either way.
+    // The issue's criterion: the same top-1 token at >= 99% of positions (here: all 64).
     assert!(
-        decisive_same * 100 >= 99 * decisive,
-        "same top-1 at only {decisive_same} of {decisive} decisive positions"
-    );
-    assert!(
-        same_top * 100 >= 95 * n_pos,
+        same_top * 100 >= 99 * n_pos,
         "same top-1 at only {same_top} of {n_pos} positions"
     );
-    assert!(mean_dlogp < 0.15, "mean |Δ log p| {mean_dlogp}");
-    assert!(max_dlogp_likely < 0.75, "max |Δ log p| {max_dlogp_likely}");
+    // Why that holds: with the AVX-512 kernels every position is bit-identical to llama.cpp's
+    // (measured 2026-11: max |Δlogit| 0.000000). The forward pass follows ggml's roundings
+    // (tiled flash attention with f32 Q and f16 K/V, ggml_v_expf in softmax and SwiGLU, RMSNorm
+    // squares in f32, RoPE fused as GCC compiles it) and our q4_1·q8_1 / q8_0·q8_0 dot products
+    // sum in ggml's AVX-512 order. Any single-ulp difference anywhere is amplified: an int8
+    // activation code flips and the logits of that position move by ~0.5 (before the attention
+    // and RoPE fixes: 0.4-1.2 at 61 of 64 positions, and position 36, where llama.cpp's top two
+    // logits are 0.055 apart, flipped). So on the AVX-512 path any difference is a regression;
+    // other levels sum in another order and are held to the noise level.
+    let bound = if level == ingot_infer::kernels::Level::Avx512 {
+        1e-4
+    } else {
+        1.5
+    };
     assert!(
-        max_abs_top < 1.5 && max_abs_sampled < 1.5,
-        "logits differ by more than 1.5"
+        max_abs_top <= bound && max_abs_sampled <= bound,
+        "logits differ by {max_abs_top} (top-64) / {max_abs_sampled} (sampled) > {bound}, \
+         first at position {first_diff:?}"
     );
+    assert!(mean_dlogp < 0.15, "mean |Δ log p| {mean_dlogp}");
 }
-
-/// Top-2 logit margin below which a position counts as a near-tie (about our measured mean
-/// |Δ log p| against llama.cpp).
-const NEAR_TIE: f32 = 0.1;
 
 /// Mean over columns of |ours − golden| / golden, per entry.
 fn mean_rel(ours: &[f32], golden: &[f32]) -> f64 {

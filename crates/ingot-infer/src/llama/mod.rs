@@ -19,9 +19,15 @@
 //!
 //! Matrix weights are [`QMatrix`] views into the file's bytes (never copied); norm vectors are
 //! borrowed when they are F32 and suitably aligned. The KV cache stores f32, optionally rounded to
-//! f16 precision ([`KvPrecision::F16`], llama.cpp's default cache type, which also rounds the
-//! query before `q·k` as its CPU attention does).
+//! f16 precision ([`KvPrecision::F16`], llama.cpp's default cache type). Attention follows
+//! llama.cpp's tiled CPU flash attention ([`attention`]); the SIMD builds of it are in `arch`.
+//!
+//! Threads: a whole forward call runs inside the rayon pool (one hand-over from the calling
+//! thread per call), so the many short parallel loops of a pass (one per matmul) fork from a
+//! worker and never park the caller; a 1-thread pool then runs everything inline.
 
+mod arch;
+pub mod attention;
 pub mod config;
 pub mod ops;
 
@@ -44,7 +50,9 @@ use crate::InferError;
 pub const MAX_UBATCH: usize = 512;
 
 /// Receives the input of every matrix multiplication (used by imatrix collection).
-pub trait MatmulObserver {
+///
+/// `Send` because the forward pass runs on a rayon worker thread.
+pub trait MatmulObserver: Send {
     /// `x` holds `n` rows of the weight's input columns; `weight` is the GGUF tensor name.
     fn observe(&mut self, weight: &str, x: &[f32], n: usize);
 }
@@ -59,7 +67,7 @@ impl MatmulObserver for NoObserver {
 /// Precision of cached keys and values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KvPrecision {
-    /// Round Q, K and V to f16 as llama.cpp's default F16 cache does (matches its logits best).
+    /// Round K and V to f16 as llama.cpp's default F16 cache does (matches its logits best).
     #[default]
     F16,
     /// Keep full f32 (matches a float reference implementation best).
@@ -269,6 +277,17 @@ impl<'a> LlamaModel<'a> {
         output_from: usize,
         observer: Option<&mut dyn MatmulObserver>,
     ) -> Result<Vec<f32>, InferError> {
+        // Run the whole pass on a pool thread: see the module docs.
+        rayon::scope(|_| self.forward_in_pool(cache, tokens, output_from, observer))
+    }
+
+    fn forward_in_pool(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        output_from: usize,
+        observer: Option<&mut dyn MatmulObserver>,
+    ) -> Result<Vec<f32>, InferError> {
         let mut none = NoObserver;
         let observer: &mut dyn MatmulObserver = match observer {
             Some(o) => o,
@@ -376,9 +395,8 @@ impl<'a> LlamaModel<'a> {
         );
         let style: RopeStyle = c.arch.rope_style();
         let scale = 1.0 / (hd as f32).sqrt();
-        let kern = kernels::try_kernels()?;
+        let level = kernels::try_kernels()?.level;
         let group = c.n_head / c.n_head_kv;
-        let n_kv = p0 + n;
         let KvCache { kv, scratch, .. } = cache;
 
         let mut run = |w: &Mat<'_>,
@@ -413,30 +431,26 @@ impl<'a> LlamaModel<'a> {
             rope.apply(&mut q, hd, style);
             rope.apply(&mut k, hd, style);
             if round {
-                round_f16(&mut q);
+                // The F16 cache stores rounded keys and values; the tiled flash attention
+                // keeps the query in f32.
                 round_f16(&mut k);
                 round_f16(&mut v);
             }
             kv.store(l, p0, &k, &v);
             let (kc, vc) = (&kv.k[l], &kv.v[l]);
-            let cap = kv.capacity;
+            let (kstride, vstride) = (kv.k_head_len(), kv.v_head_len());
             // One task per (token, KV head): the `group` query heads sharing that KV head are
-            // adjacent in `att`, and are processed four at a time.
-            att.par_chunks_mut(group * hd).enumerate().for_each_init(
-                || vec![0.0f32; 4 * n_kv],
-                |scores, (i, out)| {
+            // adjacent rows of `q` and `att`.
+            att.par_chunks_mut(group * hd)
+                .enumerate()
+                .for_each(|(i, out)| {
                     let (t, kvh) = (i / c.n_head_kv, i % c.n_head_kv);
                     let kv_len = p0 + t + 1;
-                    let base = kvh * cap * hd;
-                    let (kh, vh) = (&kc[base..base + kv_len * hd], &vc[base..base + kv_len * hd]);
-                    let q_row = &q[t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd];
-                    for (qg, og) in q_row.chunks(4 * hd).zip(out.chunks_mut(4 * hd)) {
-                        let qs: Vec<&[f32]> = qg.chunks_exact(hd).collect();
-                        let mut os: Vec<&mut [f32]> = og.chunks_exact_mut(hd).collect();
-                        ops::attend_group(&kern.f32, &qs, kh, vh, kv_len, scale, scores, &mut os);
-                    }
-                },
-            );
+                    let kh = &kc[kvh * kstride..(kvh + 1) * kstride];
+                    let vh = &vc[kvh * vstride..(kvh + 1) * vstride];
+                    let q_rows = &q[t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd];
+                    arch::attend(level, q_rows, kh, vh, hd, kv_len, scale, out);
+                });
             run(&layer.wo, &att, n, &mut o, observer)?;
             if l + 1 == self.layers.len() && output_from > 0 {
                 // Only the requested rows continue through the last FFN and the head.
@@ -452,7 +466,7 @@ impl<'a> LlamaModel<'a> {
             gate[..n_cur * ff]
                 .par_chunks_mut(ff)
                 .zip(up[..n_cur * ff].par_chunks(ff))
-                .for_each(|(g, u)| ops::swiglu_in_place(g, u));
+                .for_each(|(g, u)| arch::swiglu(level, g, u));
             run(&layer.w_down, &gate[..n_cur * ff], n_cur, &mut o, observer)?;
             ops::add_in_place(&mut x[..nd], &o[..nd]);
         }
@@ -486,8 +500,9 @@ fn round_f16(x: &mut [f32]) {
     }
 }
 
-/// Keys and values of every past position, per layer, laid out `[kv_head][position][head_dim]`
-/// so one head's history is contiguous; plus the matmul scratch reused across calls.
+/// Keys and values of every past position, per layer: keys `[kv_head][tile][head_dim][64]`
+/// (tile-transposed, see [`attention`]), values `[kv_head][position][head_dim]`, so one head's
+/// history is contiguous; plus the matmul scratch reused across calls.
 pub struct KvCache {
     kv: KvData,
     len: usize,
@@ -506,11 +521,13 @@ struct KvData {
 
 impl KvCache {
     fn new(c: &LlamaConfig, capacity: usize, precision: KvPrecision) -> Self {
-        let per_layer = c.n_head_kv * capacity * c.head_dim;
+        let tiles = capacity.div_ceil(attention::KV_TILE);
+        let k_len = c.n_head_kv * tiles * attention::KV_TILE * c.head_dim;
+        let v_len = c.n_head_kv * capacity * c.head_dim;
         Self {
             kv: KvData {
-                k: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
-                v: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
+                k: (0..c.n_layer).map(|_| vec![0.0; k_len]).collect(),
+                v: (0..c.n_layer).map(|_| vec![0.0; v_len]).collect(),
                 capacity,
                 n_head_kv: c.n_head_kv,
                 head_dim: c.head_dim,
@@ -544,22 +561,33 @@ impl KvCache {
 
     /// Bytes held by the cached keys and values.
     pub fn bytes(&self) -> usize {
-        2 * self.kv.k.len()
+        self.kv.k.len()
+            * (self.kv.k_head_len() + self.kv.v_head_len())
             * self.kv.n_head_kv
-            * self.capacity
-            * self.kv.head_dim
             * std::mem::size_of::<f32>()
     }
 }
 
 impl KvData {
+    /// Elements of one KV head's keys (whole tiles).
+    fn k_head_len(&self) -> usize {
+        self.capacity.div_ceil(attention::KV_TILE) * attention::KV_TILE * self.head_dim
+    }
+
+    /// Elements of one KV head's values.
+    fn v_head_len(&self) -> usize {
+        self.capacity * self.head_dim
+    }
+
     fn store(&mut self, layer: usize, p0: usize, k: &[f32], v: &[f32]) {
-        let (hd, cap) = (self.head_dim, self.capacity);
+        let hd = self.head_dim;
         let kvd = self.n_head_kv * hd;
+        let (kstride, vstride) = (self.k_head_len(), self.v_head_len());
         for (t, (kr, vr)) in k.chunks_exact(kvd).zip(v.chunks_exact(kvd)).enumerate() {
             for h in 0..self.n_head_kv {
-                let dst = (h * cap + p0 + t) * hd;
-                self.k[layer][dst..dst + hd].copy_from_slice(&kr[h * hd..(h + 1) * hd]);
+                let kh = &mut self.k[layer][h * kstride..(h + 1) * kstride];
+                attention::store_key(kh, hd, p0 + t, &kr[h * hd..(h + 1) * hd]);
+                let dst = h * vstride + (p0 + t) * hd;
                 self.v[layer][dst..dst + hd].copy_from_slice(&vr[h * hd..(h + 1) * hd]);
             }
         }
