@@ -123,7 +123,7 @@ mod tests {
                 continue;
             }
             ran += 1;
-            for hd in [8usize, 24, 64] {
+            for hd in [8usize, 24, 64, 128] {
                 for n_kv in [1usize, 5, 64, 65, 129, 300] {
                     let n_tiles = n_kv.div_ceil(KV_TILE);
                     let mut kt = vec![0.0f32; n_tiles * hd * KV_TILE];
@@ -136,12 +136,12 @@ mod tests {
                     let v: Vec<f32> = (0..n_kv * hd)
                         .map(|i| ((i * 13) % 19) as f32 * 0.23 - 2.0)
                         .collect();
-                    let q: Vec<f32> = (0..3 * hd)
+                    let q: Vec<f32> = (0..7 * hd)
                         .map(|i| ((i * 5) % 11) as f32 * 0.3 - 1.5)
                         .collect();
-                    let mut want = vec![0.0f32; 3 * hd];
+                    let mut want = vec![0.0f32; 7 * hd];
                     attend_body(&q, &kt, &v, hd, n_kv, 0.125, &mut want);
-                    let mut got = vec![0.0f32; 3 * hd];
+                    let mut got = vec![0.0f32; 7 * hd];
                     attend(level, &q, &kt, &v, hd, n_kv, 0.125, &mut got);
                     assert_eq!(
                         got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),

@@ -86,12 +86,55 @@ fn tree_sum16(a: &[f32; LANES]) -> f32 {
     (u[0] + u[2]) + (u[1] + u[3])
 }
 
+/// One row's softmax step over a tile of scores (`sc`, raw `q·k`): scales and masks keys
+/// `valid..`, updates the running maximum `m` and sum `s`, turns `sc` into the unnormalised
+/// weights and returns the factor the row's accumulator must first be multiplied by (1 when the
+/// maximum did not grow).
+#[inline(always)]
+fn softmax_tile(
+    sc: &mut [f32; KV_TILE],
+    valid: usize,
+    scale: f32,
+    m: &mut f32,
+    s: &mut f32,
+) -> f32 {
+    let mut tmax = f32::NEG_INFINITY;
+    for (j, a) in sc.iter_mut().enumerate() {
+        *a = if j < valid {
+            *a * scale
+        } else {
+            f32::NEG_INFINITY
+        };
+        tmax = tmax.max(*a);
+    }
+    let m_new = m.max(tmax);
+    let mut ms = 1.0;
+    if m_new > *m {
+        ms = (*m - m_new).exp();
+        *s *= ms;
+    }
+    *m = m_new;
+    for a in sc.iter_mut() {
+        *a = v_expf(*a - m_new);
+    }
+    let mut sum = 0.0f64;
+    for g in sc.chunks_exact(LANES) {
+        sum += f64::from(tree_sum16(g.try_into().expect("16 lanes")));
+    }
+    *s = (f64::from(*s) + sum) as f32;
+    ms
+}
+
 /// The attention body shared by every instruction-set level (inlined into each `arch`
 /// wrapper so the compiler vectorises it for that level); called directly, the portable
 /// reference.
 ///
 /// `q` and `out`: rows of `head_dim`; `kt`: tiles of `head_dim × KV_TILE` (at least
 /// `ceil(n_kv / 64)` of them); `v`: at least `n_kv` rows of `head_dim`.
+///
+/// Head sizes 64 and 128 run a register-blocked form (up to four rows at once, accumulators
+/// in registers); other sizes one row at a time. Both perform the same operations per element
+/// in the same order, so the results are identical.
 ///
 /// # Panics
 /// If the slices are shorter than described (caller bug) or `n_kv == 0`.
@@ -107,8 +150,26 @@ pub fn attend_body(
 ) {
     assert!(n_kv > 0, "attention over an empty cache");
     let hd = head_dim;
+    assert!(kt.len() >= n_kv.div_ceil(KV_TILE) * hd * KV_TILE && v.len() >= n_kv * hd);
+    match hd {
+        64 => attend_blocks::<64>(q, kt, v, n_kv, scale, out),
+        128 => attend_blocks::<128>(q, kt, v, n_kv, scale, out),
+        _ => attend_rows(q, kt, v, hd, n_kv, scale, out),
+    }
+}
+
+/// Any head size, one row at a time.
+#[inline(always)]
+fn attend_rows(
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    hd: usize,
+    n_kv: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
     let n_tiles = n_kv.div_ceil(KV_TILE);
-    assert!(kt.len() >= n_tiles * hd * KV_TILE && v.len() >= n_kv * hd);
     for (qr, o) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)) {
         o.fill(0.0);
         let (mut m, mut s) = (f32::NEG_INFINITY, 0.0f32);
@@ -121,32 +182,12 @@ pub fn attend_body(
                     *a = qc.mul_add(k, *a);
                 }
             }
-            let mut tmax = f32::NEG_INFINITY;
-            for (j, a) in sc.iter_mut().enumerate() {
-                *a = if j < valid {
-                    *a * scale
-                } else {
-                    f32::NEG_INFINITY
-                };
-                tmax = tmax.max(*a);
-            }
-            let m_new = m.max(tmax);
-            if m_new > m {
-                let ms = (m - m_new).exp();
+            let ms = softmax_tile(&mut sc, valid, scale, &mut m, &mut s);
+            if ms != 1.0 {
                 for x in o.iter_mut() {
                     *x *= ms;
                 }
-                s *= ms;
             }
-            m = m_new;
-            for a in sc.iter_mut() {
-                *a = v_expf(*a - m);
-            }
-            let mut sum = 0.0f64;
-            for g in sc.chunks_exact(LANES) {
-                sum += f64::from(tree_sum16(g.try_into().expect("16 lanes")));
-            }
-            s = (f64::from(s) + sum) as f32;
             let vt = &v[t * KV_TILE * hd..(t * KV_TILE + valid) * hd];
             for (&e, vj) in sc.iter().zip(vt.chunks_exact(hd)) {
                 for (x, &vv) in o.iter_mut().zip(vj) {
@@ -157,6 +198,87 @@ pub fn attend_body(
         let inv = 1.0 / s;
         for x in o.iter_mut() {
             *x *= inv;
+        }
+    }
+}
+
+/// Head size `HD`: rows in blocks of four (then the remainder).
+#[inline(always)]
+fn attend_blocks<const HD: usize>(
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    n_kv: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let mut rest = (q, out);
+    while !rest.0.is_empty() {
+        let rows = (rest.0.len() / HD).min(4);
+        let (qb, qn) = rest.0.split_at(rows * HD);
+        let (ob, on) = std::mem::take(&mut rest.1).split_at_mut(rows * HD);
+        match rows {
+            1 => attend_block::<HD, 1>(qb, kt, v, n_kv, scale, ob),
+            2 => attend_block::<HD, 2>(qb, kt, v, n_kv, scale, ob),
+            3 => attend_block::<HD, 3>(qb, kt, v, n_kv, scale, ob),
+            _ => attend_block::<HD, 4>(qb, kt, v, n_kv, scale, ob),
+        }
+        rest = (qn, on);
+    }
+}
+
+/// `R` rows of head size `HD` at once: each key-tile row and value row is loaded once for all
+/// rows, and the scores and accumulators live in registers.
+#[inline(always)]
+fn attend_block<const HD: usize, const R: usize>(
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    n_kv: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let n_tiles = n_kv.div_ceil(KV_TILE);
+    let qs: [&[f32; HD]; R] =
+        std::array::from_fn(|r| q[r * HD..(r + 1) * HD].try_into().expect("HD values"));
+    let mut acc = [[0.0f32; HD]; R];
+    let (mut m, mut s) = ([f32::NEG_INFINITY; R], [0.0f32; R]);
+    for t in 0..n_tiles {
+        let valid = (n_kv - t * KV_TILE).min(KV_TILE);
+        let tile = &kt[t * HD * KV_TILE..(t + 1) * HD * KV_TILE];
+        let mut sc = [[0.0f32; KV_TILE]; R];
+        for (c, row) in tile.chunks_exact(KV_TILE).enumerate() {
+            let row: &[f32; KV_TILE] = row.try_into().expect("a tile row");
+            for r in 0..R {
+                let qc = qs[r][c];
+                for j in 0..KV_TILE {
+                    sc[r][j] = qc.mul_add(row[j], sc[r][j]);
+                }
+            }
+        }
+        for r in 0..R {
+            let ms = softmax_tile(&mut sc[r], valid, scale, &mut m[r], &mut s[r]);
+            if ms != 1.0 {
+                for x in acc[r].iter_mut() {
+                    *x *= ms;
+                }
+            }
+        }
+        let vt = &v[t * KV_TILE * HD..(t * KV_TILE + valid) * HD];
+        for (j, vj) in vt.chunks_exact(HD).enumerate() {
+            let vj: &[f32; HD] = vj.try_into().expect("a value row");
+            for r in 0..R {
+                let e = sc[r][j];
+                for c in 0..HD {
+                    acc[r][c] = e.mul_add(vj[c], acc[r][c]);
+                }
+            }
+        }
+    }
+    for (r, o) in out.chunks_exact_mut(HD).enumerate() {
+        let inv = 1.0 / s[r];
+        for (x, &a) in o.iter_mut().zip(&acc[r]) {
+            *x = a * inv;
         }
     }
 }
@@ -258,6 +380,39 @@ mod tests {
                         "n_kv {n_kv} row {r} col {c}: {o} vs {w}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The register-blocked form (head sizes 64 and 128, 1–4 rows at a time) gives the per-row
+    /// form's bits exactly.
+    #[test]
+    fn blocked_rows_equal_single_rows() {
+        for hd in [64usize, 128] {
+            for n_kv in [1usize, 3, 64, 100, 257] {
+                let mut kt = vec![0.0f32; n_kv.div_ceil(KV_TILE) * hd * KV_TILE];
+                for p in 0..n_kv {
+                    let k: Vec<f32> = (0..hd)
+                        .map(|c| ((p * 13 + c * 5) % 29) as f32 * 0.1 - 1.4)
+                        .collect();
+                    store_key(&mut kt, hd, p, &k);
+                }
+                let v: Vec<f32> = (0..n_kv * hd)
+                    .map(|i| ((i * 3) % 31) as f32 * 0.07 - 1.0)
+                    .collect();
+                let q: Vec<f32> = (0..7 * hd)
+                    .map(|i| ((i * 11) % 17) as f32 * 0.2 - 1.6)
+                    .collect();
+                let mut want = vec![0.0f32; 7 * hd];
+                attend_rows(&q, &kt, &v, hd, n_kv, 0.125, &mut want);
+                let mut got = vec![0.0f32; 7 * hd];
+                attend_body(&q, &kt, &v, hd, n_kv, 0.125, &mut got);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "hd {hd} n_kv {n_kv}"
+                );
             }
         }
     }
