@@ -1,5 +1,10 @@
 //! `matmul` (GEMV and GEMM) against row-by-row dot products, at every kernel level, with one
 //! and two threads, odd row counts and odd batch sizes; and each shape error by variant.
+//!
+//! Batches n ≥ 8 go through the panel GEMM (repacked weights) where the level has it, n < 8
+//! through the dot micro-kernels: every output must agree with the GEMV's dot product of the
+//! same quantized activations within 1e-5 · Σ|w| · max|x| (same integers, different float
+//! summation order). n = 19 and 70 cover register-tile remainders and several column tasks.
 
 use bytemuck::{Pod, Zeroable};
 use ingot_infer::kernels::{Dot, Kernels, Level, Quantize};
@@ -60,7 +65,7 @@ fn check<W: Pod + Zeroable, A: Pod + Zeroable>(
             let wblocks = &all[..rows * nb];
             let wbytes: &[u8] = bytemuck::cast_slice(wblocks);
             let m = QMatrix::with_type(ty, rows, COLS, wbytes).unwrap();
-            for n in [1usize, 2, 4, 5, 8, 11] {
+            for n in [1usize, 2, 4, 5, 8, 11, 19, 70] {
                 let x = noise(n * COLS, (rows * 31 + n) as u64);
                 for threads in [1, 2] {
                     let pool = rayon::ThreadPoolBuilder::new()

@@ -2,16 +2,22 @@
 //!
 //! ```text
 //! quantize x once per call (the weight type's activation type, one row per token)
-//! n < 4  (GEMV): rows split across rayon threads; y[t][r] = dot(W[r], xq[t])
-//! n ≥ 4  (GEMM): chunks of ROWS_PER_TASK rows split across threads; in each chunk,
-//!                for every group of 4 tokens, for every row: dot_x4(W[r], xq[t..t+4])
-//!                (each weight block is decoded once for four tokens while in registers,
-//!                and the chunk's rows stay in L2 across all token groups), written to a
-//!                row-major yᵀ tile, then transposed into y
+//! n < 4      (GEMV): rows split across rayon threads; y[t][r] = dot(W[r], xq[t])
+//! n ≥ 8 and the level has panel kernels (scalar reference, AVX-512 VNNI) and the type is
+//!            q8_0/q4_0/q5_0/q4_1/q5_1/q4_K/q5_K/q6_K  (panel GEMM, see kernels::panel):
+//!            repack W into 16-row interleaved panels (parallel over panels), build the
+//!            activation side table, then column blocks of ≤ 64 tokens split across threads;
+//!            each task runs every panel over its columns (16 rows × 8 or 4 columns per
+//!            register tile) and writes y directly
+//! otherwise  (GEMM): chunks of ROWS_PER_TASK rows split across threads; in each chunk,
+//!            for every group of 4 tokens, for every row: dot_x4(W[r], xq[t..t+4])
+//!            (each weight block is decoded once for four tokens while in registers),
+//!            written to a row-major yᵀ tile, then transposed into y
 //! ```
 //!
-//! W is borrowed (typically from the GGUF memory map). Scratch space (quantized activations,
-//! yᵀ) lives in [`MatmulScratch`] and only grows, so steady-state calls allocate nothing.
+//! W is borrowed (typically from the GGUF memory map); only the per-call panel copy is
+//! scratch. Scratch space (quantized activations, panels, side tables, yᵀ) lives in
+//! [`MatmulScratch`] and only grows, so steady-state calls allocate nothing.
 
 use bytemuck::Pod;
 use half::{bf16, f16};
@@ -22,6 +28,10 @@ use ingot_quant::blocks::{
 };
 use rayon::prelude::*;
 
+use crate::kernels::panel::{
+    self, KAct, KPanel, KWeight, LegacyAct, LegacyPanel, LegacyWeight, PanelGemm, PANEL_MIN_N,
+    PANEL_ROWS,
+};
 use crate::kernels::{self, Dot, Kernels, Quantize};
 use crate::InferError;
 
@@ -279,6 +289,130 @@ pub struct MatmulScratch {
     act: Vec<u32>,
     /// yᵀ: rows × n.
     yt: Vec<f32>,
+    /// Repacked weights and activation side tables of the panel GEMM.
+    panels: PanelScratch,
+}
+
+/// The panel GEMM's buffers (see [`kernels::panel`]).
+#[derive(Debug, Default)]
+struct PanelScratch {
+    legacy: Vec<LegacyPanel>,
+    k: Vec<KPanel>,
+    legacy_acts: Vec<LegacyAct>,
+    k_acts: Vec<KAct>,
+}
+
+/// `buf[..len]`, growing `buf` with zeroed values if needed.
+fn grown<T: bytemuck::Zeroable + Clone>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buf.len() < len {
+        buf.resize(len, T::zeroed());
+    }
+    &mut buf[..len]
+}
+
+/// Columns per panel-GEMM task: a multiple of 8 (the register tile), at most 64 (so a task's
+/// activations stay in L2), small enough to give every thread about two tasks.
+fn column_block(n: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    n.div_ceil(2 * threads).next_multiple_of(8).clamp(8, 64)
+}
+
+/// The panel GEMM: repack the weights into `panels` (one panel of `nb` blocks per 16 rows,
+/// in parallel), build the activation side table in `side`, then run `kernel(panel,
+/// activations, out, valid)` over column blocks split across threads.
+#[allow(clippy::too_many_arguments)]
+fn panel_gemm<W: Sync, Q: Sync, P: Send + Sync + bytemuck::Zeroable + Clone, A>(
+    w: &[W],
+    rows: usize,
+    nb: usize,
+    a: &[Q],
+    y: &mut [f32],
+    panels: &mut Vec<P>,
+    side: &mut Vec<A>,
+    pack: impl Fn(&[W], usize, &mut [P]) + Sync,
+    to_side: impl Fn(&Q) -> A + Sync,
+    kernel: impl Fn(&[P], &[A], &mut [f32], usize) + Sync,
+) where
+    A: Send + Sync + bytemuck::Zeroable + Clone,
+{
+    let np = rows.div_ceil(PANEL_ROWS);
+    let n = a.len() / nb;
+    let panels = grown(panels, np * nb);
+    panels.par_chunks_mut(nb).enumerate().for_each(|(p, out)| {
+        let r0 = p * PANEL_ROWS;
+        let valid = PANEL_ROWS.min(rows - r0);
+        pack(&w[r0 * nb..(r0 + valid) * nb], valid, out);
+    });
+    let acts = grown(side, n * nb);
+    acts.par_chunks_mut(nb)
+        .zip(a.par_chunks(nb))
+        .for_each(|(o, at)| {
+            for (o, x) in o.iter_mut().zip(at) {
+                *o = to_side(x);
+            }
+        });
+    let (panels, acts): (&[P], &[A]) = (panels, acts);
+    let cb = column_block(n);
+    y.par_chunks_mut(cb * rows)
+        .enumerate()
+        .for_each(|(ci, ych)| {
+            let t0 = ci * cb;
+            let nc = ych.len() / rows;
+            let at = &acts[t0 * nb..(t0 + nc) * nb];
+            for p in 0..np {
+                let r0 = p * PANEL_ROWS;
+                let valid = PANEL_ROWS.min(rows - r0);
+                kernel(&panels[p * nb..(p + 1) * nb], at, &mut ych[r0..], valid);
+            }
+        });
+}
+
+/// The panel GEMM of a legacy type.
+fn legacy_panel_gemm<W: LegacyWeight>(
+    g: &PanelGemm,
+    w: &[W],
+    rows: usize,
+    nb: usize,
+    a: &[W::Act],
+    y: &mut [f32],
+    ps: &mut PanelScratch,
+) {
+    panel_gemm(
+        w,
+        rows,
+        nb,
+        a,
+        y,
+        &mut ps.legacy,
+        &mut ps.legacy_acts,
+        panel::pack_legacy,
+        panel::legacy_side::<W>,
+        |p, at, out, valid| g.legacy(W::TYPE1, p, at, out, rows, valid),
+    );
+}
+
+/// The panel GEMM of a K-quant type.
+fn k_panel_gemm<W: KWeight>(
+    g: &PanelGemm,
+    w: &[W],
+    rows: usize,
+    nb: usize,
+    a: &[BlockQ8K],
+    y: &mut [f32],
+    ps: &mut PanelScratch,
+) {
+    panel_gemm(
+        w,
+        rows,
+        nb,
+        a,
+        y,
+        &mut ps.k,
+        &mut ps.k_acts,
+        panel::pack_k,
+        |x| panel::k_side(x, W::KIND),
+        |p, at, out, valid| g.k(W::KIND, p, at, out, rows, valid),
+    );
 }
 
 impl MatmulScratch {
@@ -305,10 +439,43 @@ trait Pair: Pod + Sync {
     const BLOCK: usize;
     fn dot(k: &Kernels) -> Dot<Self, Self::A>;
     fn quantize(k: &Kernels) -> Quantize<Self::A>;
+    /// Runs the panel GEMM (weights `w`, quantized activations `a`) if this type has one;
+    /// returns whether it did.
+    #[allow(clippy::too_many_arguments)]
+    fn panel_gemm(
+        _g: &PanelGemm,
+        _w: &[Self],
+        _rows: usize,
+        _nb: usize,
+        _a: &[Self::A],
+        _y: &mut [f32],
+        _ps: &mut PanelScratch,
+    ) -> bool {
+        false
+    }
 }
 
 macro_rules! pair {
     ($w:ty, $a:ty, $block:expr, $dot:ident, $q:expr) => {
+        pair!($w, $a, $block, $dot, $q, {});
+    };
+    ($w:ty, $a:ty, $block:expr, $dot:ident, $q:expr, panel $run:ident) => {
+        pair!($w, $a, $block, $dot, $q, {
+            fn panel_gemm(
+                g: &PanelGemm,
+                w: &[$w],
+                rows: usize,
+                nb: usize,
+                a: &[$a],
+                y: &mut [f32],
+                ps: &mut PanelScratch,
+            ) -> bool {
+                $run(g, w, rows, nb, a, y, ps);
+                true
+            }
+        });
+    };
+    ($w:ty, $a:ty, $block:expr, $dot:ident, $q:expr, { $($extra:tt)* }) => {
         impl Pair for $w {
             type A = $a;
             const BLOCK: usize = $block;
@@ -319,6 +486,7 @@ macro_rules! pair {
                 #[allow(clippy::redundant_closure_call)]
                 ($q)(k)
             }
+            $($extra)*
         }
     };
 }
@@ -328,22 +496,14 @@ fn copy_f32(x: &[f32], out: &mut [f32]) {
 }
 const COPY: Quantize<f32> = Quantize { f: copy_f32 };
 
-pair!(BlockQ8_0, BlockQ8_0, QK, q8_0, |k: &Kernels| k
-    .quantize_q8_0);
-pair!(BlockQ4_0, BlockQ8_0, QK, q4_0, |k: &Kernels| k
-    .quantize_q8_0);
-pair!(BlockQ5_0, BlockQ8_0, QK, q5_0, |k: &Kernels| k
-    .quantize_q8_0);
-pair!(BlockQ4_1, BlockQ8_1, QK, q4_1, |k: &Kernels| k
-    .quantize_q8_1);
-pair!(BlockQ5_1, BlockQ8_1, QK, q5_1, |k: &Kernels| k
-    .quantize_q8_1);
-pair!(BlockQ4K, BlockQ8K, QK_K, q4_k, |k: &Kernels| k
-    .quantize_q8_k);
-pair!(BlockQ5K, BlockQ8K, QK_K, q5_k, |k: &Kernels| k
-    .quantize_q8_k);
-pair!(BlockQ6K, BlockQ8K, QK_K, q6_k, |k: &Kernels| k
-    .quantize_q8_k);
+pair!(BlockQ8_0, BlockQ8_0, QK, q8_0, |k: &Kernels| k.quantize_q8_0, panel legacy_panel_gemm);
+pair!(BlockQ4_0, BlockQ8_0, QK, q4_0, |k: &Kernels| k.quantize_q8_0, panel legacy_panel_gemm);
+pair!(BlockQ5_0, BlockQ8_0, QK, q5_0, |k: &Kernels| k.quantize_q8_0, panel legacy_panel_gemm);
+pair!(BlockQ4_1, BlockQ8_1, QK, q4_1, |k: &Kernels| k.quantize_q8_1, panel legacy_panel_gemm);
+pair!(BlockQ5_1, BlockQ8_1, QK, q5_1, |k: &Kernels| k.quantize_q8_1, panel legacy_panel_gemm);
+pair!(BlockQ4K, BlockQ8K, QK_K, q4_k, |k: &Kernels| k.quantize_q8_k, panel k_panel_gemm);
+pair!(BlockQ5K, BlockQ8K, QK_K, q5_k, |k: &Kernels| k.quantize_q8_k, panel k_panel_gemm);
+pair!(BlockQ6K, BlockQ8K, QK_K, q6_k, |k: &Kernels| k.quantize_q8_k, panel k_panel_gemm);
 pair!(BlockQ8K, BlockQ8K, QK_K, q8_k, |k: &Kernels| k
     .quantize_q8_k);
 pair!(f16, f32, 1, f16, |_: &Kernels| COPY);
@@ -423,7 +583,7 @@ fn typed<P: Pair>(
         y.fill(0.0);
         return;
     }
-    let MatmulScratch { act, yt } = scratch;
+    let MatmulScratch { act, yt, panels } = scratch;
     let a: &mut [P::A] = view_acts(act, n * nb);
     if n == 1 {
         quant.quantize(x, a);
@@ -436,6 +596,13 @@ fn typed<P: Pair>(
     let wrow = |r: usize| &w[r * nb..(r + 1) * nb];
     let arow = |t: usize| &a[t * nb..(t + 1) * nb];
 
+    if n >= PANEL_MIN_N {
+        if let Some(g) = k.panel_gemm() {
+            if P::panel_gemm(g, w, rows, nb, a, y, panels) {
+                return;
+            }
+        }
+    }
     if n < GEMM_MIN_N {
         for (t, yt_row) in y.chunks_exact_mut(rows).enumerate() {
             let at = arow(t);

@@ -27,6 +27,7 @@ use ingot_quant::blocks::{
 use crate::InferError;
 
 pub(crate) mod arch;
+pub mod panel;
 pub mod scalar;
 
 /// Name of the environment variable that forces a kernel level.
@@ -199,6 +200,9 @@ pub struct Kernels {
     pub quantize_q8_1: Quantize<BlockQ8_1>,
     /// f32 → q8_K activations (with bsums).
     pub quantize_q8_k: Quantize<BlockQ8K>,
+    /// Panel (repacked) GEMM kernels, where this level has them (scalar: the reference;
+    /// AVX-512 with VNNI: 512-bit bodies). `None`: matmul uses the dot micro-kernels.
+    pub(crate) panel: Option<panel::PanelGemm>,
 }
 
 impl Kernels {
@@ -210,6 +214,11 @@ impl Kernels {
     /// A finer name for logs and benches (e.g. `avx512-vnni`).
     pub fn variant(&self) -> &'static str {
         self.variant
+    }
+
+    /// The panel GEMM kernels of this level, if it has them (see [`panel`]).
+    pub fn panel_gemm(&self) -> Option<&panel::PanelGemm> {
+        self.panel.as_ref()
     }
 
     /// The table of one level, or [`InferError::KernelUnavailable`] if the CPU lacks it.
@@ -384,6 +393,7 @@ pub(crate) static SCALAR: Kernels = Kernels {
     quantize_q8_k: Quantize {
         f: scalar::quantize_row_q8_k,
     },
+    panel: Some(panel::SCALAR_PANEL),
 };
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub fn unpack_scales_mins_k4(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
 /// Q4_0/Q4_1/Q5_x nibble order: element j < 16 is the low nibble of `qs[j]`, element
 /// j ≥ 16 the high nibble of `qs[j − 16]`.
 #[inline(always)]
-fn nibble(qs: &[u8; QK / 2], j: usize) -> i32 {
+pub(crate) fn nibble(qs: &[u8; QK / 2], j: usize) -> i32 {
     if j < QK / 2 {
         (qs[j] & 0x0f) as i32
     } else {
@@ -63,14 +63,14 @@ fn nibble(qs: &[u8; QK / 2], j: usize) -> i32 {
 
 /// Q5_0/Q5_1's fifth bit of element j (bit j of the little-endian u32 `qh`), as 0 or 16.
 #[inline(always)]
-fn fifth_bit(qh: &[u8; 4], j: usize) -> i32 {
+pub(crate) fn fifth_bit(qh: &[u8; 4], j: usize) -> i32 {
     (((u32::from_le_bytes(*qh) >> j) & 1) << 4) as i32
 }
 
 /// Q4_K element `e` (0..256) of a block: 64-element chunks; in chunk c the first 32 are the low
 /// nibbles of `qs[32c..32c+32]`, the next 32 their high nibbles. Sub-block = e / 32.
 #[inline(always)]
-fn q4k_code(qs: &[u8; QK_K / 2], e: usize) -> i32 {
+pub(crate) fn q4k_code(qs: &[u8; QK_K / 2], e: usize) -> i32 {
     let (c, r) = (e / 64, e % 64);
     let byte = qs[32 * c + r % 32];
     if r < 32 {
@@ -82,7 +82,7 @@ fn q4k_code(qs: &[u8; QK_K / 2], e: usize) -> i32 {
 
 /// Q5_K element `e`: the Q4_K nibble plus 16 × bit `e / 32` of `qh[e % 32]`.
 #[inline(always)]
-fn q5k_code(qs: &[u8; QK_K / 2], qh: &[u8; QK_K / 8], e: usize) -> i32 {
+pub(crate) fn q5k_code(qs: &[u8; QK_K / 2], qh: &[u8; QK_K / 8], e: usize) -> i32 {
     q4k_code(qs, e) + ((((qh[e % 32] >> (e / 32)) & 1) as i32) << 4)
 }
 
@@ -91,7 +91,7 @@ fn q5k_code(qs: &[u8; QK_K / 2], qh: &[u8; QK_K / 8], e: usize) -> i32 {
 /// `ql[64h + l + 32·(k & 1)]` (low nibble for k < 2, high otherwise), high two bits from
 /// bits `2k..2k+2` of `qh[32h + l]`. Sub-block (scale index) = e / 16.
 #[inline(always)]
-fn q6k_code(ql: &[u8; QK_K / 2], qh: &[u8; QK_K / 4], e: usize) -> i32 {
+pub(crate) fn q6k_code(ql: &[u8; QK_K / 2], qh: &[u8; QK_K / 4], e: usize) -> i32 {
     let (h, r) = (e / 128, e % 128);
     let (k, l) = (r / 32, r % 32);
     let lbyte = ql[64 * h + l + 32 * (k & 1)];

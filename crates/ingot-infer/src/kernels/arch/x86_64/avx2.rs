@@ -20,4 +20,4 @@ impl Isa for Avx2 {
     }
 }
 
-super::simd_table!(TABLE, "avx2,fma,f16c", Avx2, Level::Avx2, "avx2");
+super::simd_table!(TABLE, "avx2,fma,f16c", Avx2, Level::Avx2, "avx2", None);

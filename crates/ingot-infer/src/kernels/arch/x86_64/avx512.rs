@@ -35,7 +35,8 @@ mod plain {
         "avx2,fma,f16c,avx512f,avx512bw,avx512vl",
         super::NoVnni,
         Level::Avx512,
-        "avx512"
+        "avx512",
+        None
     );
 }
 
@@ -46,7 +47,8 @@ mod vnni {
         "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
         super::Vnni,
         Level::Avx512,
-        "avx512-vnni"
+        "avx512-vnni",
+        Some(crate::kernels::arch::x86_64::panel512::PANEL_VNNI)
     );
 }
 

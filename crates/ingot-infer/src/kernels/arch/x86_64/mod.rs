@@ -14,6 +14,7 @@ use super::super::{Kernels, Level};
 
 mod avx2;
 mod avx512;
+pub(crate) mod panel512;
 pub(crate) mod simd;
 
 /// The first missing feature of `level` on this CPU.
@@ -61,7 +62,7 @@ pub(crate) fn table(level: Level) -> Option<&'static Kernels> {
 /// Soundness: the safe entry points are private to the invoking module and reachable only
 /// through `$table`, which [`table`] returns only when every feature in `$feat` was detected.
 macro_rules! simd_table {
-    ($table:ident, $feat:literal, $isa:ty, $level:expr, $variant:literal) => {
+    ($table:ident, $feat:literal, $isa:ty, $level:expr, $variant:literal, $panel:expr) => {
         #[allow(unused_imports)]
         use half::{bf16, f16};
         #[allow(unused_imports)]
@@ -185,6 +186,7 @@ macro_rules! simd_table {
             quantize_q8_0: Quantize { f: quant_q8_0 },
             quantize_q8_1: Quantize { f: quant_q8_1 },
             quantize_q8_k: Quantize { f: quant_q8_k },
+            panel: $panel,
         };
     };
 }
