@@ -1,5 +1,6 @@
-//! Instruction-set builds of the attention body ([`super::attention::attend_body`]) and of
-//! SwiGLU ([`super::ops::swiglu_in_place`]); the only place in `llama` with `unsafe`.
+//! Instruction-set builds of the attention body ([`super::attention::attend_body`]), SwiGLU
+//! ([`super::ops::swiglu_in_place`]) and RoPE ([`super::ops::rope_apply`]); the only place in
+//! `llama` with `unsafe`.
 //!
 //! Each level is the same `#[inline(always)]` body compiled inside a `#[target_feature]`
 //! function, so the compiler vectorises it with that level's registers and fused multiply-add;
@@ -10,30 +11,51 @@
 use crate::kernels::Level;
 
 use super::attention::attend_body;
-use super::ops::swiglu_in_place;
+use super::ops::{rope_apply, swiglu_in_place, RopeStyle, RopeTable};
 
-/// `gate = silu(gate) ⊙ up` with the build for `level` (see [`attend`] for the dispatch).
-pub fn swiglu(level: Level, gate: &mut [f32], up: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match level {
+/// Calls the `$avx512` or `$avx2` build of `x86_64` when `level` asks for it and the CPU has
+/// its features, else the portable `$portable`.
+macro_rules! dispatch {
+    ($level:expr, $avx512:ident, $avx2:ident, $portable:path, ($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        match $level {
             Level::Avx512 if x86_64::has_avx512() => {
-                // SAFETY: `has_avx512` just confirmed avx512f, avx2 and fma, the features
-                // `swiglu_avx512` is compiled with.
-                unsafe { x86_64::swiglu_avx512(gate, up) };
-                return;
+                // SAFETY: `has_avx512` just confirmed avx512f, avx2 and fma, the features every
+                // `*_avx512` build in `x86_64` is compiled with.
+                return unsafe { x86_64::$avx512($($arg),*) };
             }
             Level::Avx2 | Level::Avx512 if x86_64::has_avx2() => {
-                // SAFETY: `has_avx2` just confirmed avx2 and fma, the features `swiglu_avx2`
-                // is compiled with.
-                unsafe { x86_64::swiglu_avx2(gate, up) };
-                return;
+                // SAFETY: `has_avx2` just confirmed avx2 and fma, the features every `*_avx2`
+                // build in `x86_64` is compiled with.
+                return unsafe { x86_64::$avx2($($arg),*) };
             }
             _ => {}
         }
-    }
-    let _ = level;
-    swiglu_in_place(gate, up);
+        let _ = $level;
+        $portable($($arg),*)
+    }};
+}
+
+/// `gate = silu(gate) ⊙ up` ([`swiglu_in_place`]) with the build for `level`.
+pub fn swiglu(level: Level, gate: &mut [f32], up: &[f32]) {
+    dispatch!(
+        level,
+        swiglu_avx512,
+        swiglu_avx2,
+        swiglu_in_place,
+        (gate, up)
+    )
+}
+
+/// RoPE ([`RopeTable::apply`]) with the build for `level`.
+pub fn rope(level: Level, table: &RopeTable, x: &mut [f32], head_dim: usize, style: RopeStyle) {
+    dispatch!(
+        level,
+        rope_avx512,
+        rope_avx2,
+        rope_apply,
+        (table, x, head_dim, style)
+    )
 }
 
 /// Attention of `q`'s rows over `n_kv` cached keys (layouts as in
@@ -50,31 +72,18 @@ pub fn attend(
     scale: f32,
     out: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match level {
-            Level::Avx512 if x86_64::has_avx512() => {
-                // SAFETY: `has_avx512` just confirmed the CPU supports every feature
-                // `attend_avx512` is compiled with (avx512f, avx2, fma).
-                unsafe { x86_64::attend_avx512(q, kt, v, head_dim, n_kv, scale, out) };
-                return;
-            }
-            Level::Avx2 | Level::Avx512 if x86_64::has_avx2() => {
-                // SAFETY: `has_avx2` just confirmed the CPU supports avx2 and fma, the
-                // features `attend_avx2` is compiled with.
-                unsafe { x86_64::attend_avx2(q, kt, v, head_dim, n_kv, scale, out) };
-                return;
-            }
-            _ => {}
-        }
-    }
-    let _ = level;
-    attend_body(q, kt, v, head_dim, n_kv, scale, out);
+    dispatch!(
+        level,
+        attend_avx512,
+        attend_avx2,
+        attend_body,
+        (q, kt, v, head_dim, n_kv, scale, out)
+    )
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {
-    use super::{attend_body, swiglu_in_place};
+    use super::{attend_body, rope_apply, swiglu_in_place, RopeStyle, RopeTable};
 
     pub(super) fn has_avx2() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
@@ -106,6 +115,10 @@ mod x86_64 {
     attend_build!(attend_avx512, "avx512f,avx2,fma");
     build!(swiglu_avx2, "avx2,fma", swiglu_in_place(gate: &mut [f32], up: &[f32]));
     build!(swiglu_avx512, "avx512f,avx2,fma", swiglu_in_place(gate: &mut [f32], up: &[f32]));
+    build!(rope_avx2, "avx2,fma", rope_apply(t: &RopeTable, x: &mut [f32], head_dim: usize,
+        style: RopeStyle));
+    build!(rope_avx512, "avx512f,avx2,fma", rope_apply(t: &RopeTable, x: &mut [f32],
+        head_dim: usize, style: RopeStyle));
 }
 
 #[cfg(test)]
@@ -171,6 +184,28 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{level}"
             );
+        }
+    }
+
+    #[test]
+    fn every_level_rope_equals_the_portable_build() {
+        let t = RopeTable::new(0..37usize, 64, 100000.0, 1.0, None);
+        for style in [RopeStyle::Normal, RopeStyle::Neox] {
+            let x: Vec<f32> = (0..37 * 3 * 64)
+                .map(|i| ((i * 7) % 23) as f32 * 0.3 - 3.0)
+                .collect();
+            let mut want = x.clone();
+            t.apply(&mut want, 64, style);
+            for level in Level::ALL.into_iter().filter(|l| l.is_supported()) {
+                let mut got = x.clone();
+                rope(level, &t, &mut got, 64, style);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{level} {style:?}"
+                );
+            }
         }
     }
 }

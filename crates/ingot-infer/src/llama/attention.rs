@@ -98,15 +98,23 @@ fn softmax_tile(
     m: &mut f32,
     s: &mut f32,
 ) -> f32 {
-    let mut tmax = f32::NEG_INFINITY;
-    for (j, a) in sc.iter_mut().enumerate() {
-        *a = if j < valid {
-            *a * scale
-        } else {
-            f32::NEG_INFINITY
-        };
-        tmax = tmax.max(*a);
+    for a in sc.iter_mut() {
+        *a *= scale;
     }
+    for a in &mut sc[valid..] {
+        *a = f32::NEG_INFINITY;
+    }
+    // The maximum in 16 lanes, then across them (scores are never NaN, so the order of the
+    // comparisons does not matter); written as selects so it vectorises.
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    for g in sc.chunks_exact(LANES) {
+        for (l, &a) in lanes.iter_mut().zip(g) {
+            *l = if a > *l { a } else { *l };
+        }
+    }
+    let tmax = lanes
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &a| if a > m { a } else { m });
     let m_new = m.max(tmax);
     let mut ms = 1.0;
     if m_new > *m {

@@ -277,8 +277,27 @@ impl<'a> LlamaModel<'a> {
         output_from: usize,
         observer: Option<&mut dyn MatmulObserver>,
     ) -> Result<Vec<f32>, InferError> {
+        let mut logits = Vec::new();
+        self.forward_into(cache, tokens, output_from, observer, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// [`LlamaModel::forward`] writing the logits into `logits` (cleared first), so a caller
+    /// that decodes many batches reuses one buffer (perplexity: 256 rows × 49,152 logits per
+    /// window for SmolLM2, 48 MiB). Only rows `output_from..` are computed through the last
+    /// layer's FFN and the output head: ask for the rows you need (the last one for
+    /// generation, the scored half of a window for perplexity).
+    pub fn forward_into(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        output_from: usize,
+        observer: Option<&mut dyn MatmulObserver>,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), InferError> {
+        logits.clear();
         // Run the whole pass on a pool thread: see the module docs.
-        rayon::scope(|_| self.forward_in_pool(cache, tokens, output_from, observer))
+        rayon::scope(|_| self.forward_in_pool(cache, tokens, output_from, observer, logits))
     }
 
     fn forward_in_pool(
@@ -287,7 +306,8 @@ impl<'a> LlamaModel<'a> {
         tokens: &[u32],
         output_from: usize,
         observer: Option<&mut dyn MatmulObserver>,
-    ) -> Result<Vec<f32>, InferError> {
+        logits: &mut Vec<f32>,
+    ) -> Result<(), InferError> {
         let mut none = NoObserver;
         let observer: &mut dyn MatmulObserver = match observer {
             Some(o) => o,
@@ -314,24 +334,14 @@ impl<'a> LlamaModel<'a> {
                 });
             }
         }
-        let mut logits = Vec::new();
         let mut start = 0;
         while start < n {
             let end = (start + MAX_UBATCH).min(n);
             let from = output_from.clamp(start, end) - start;
-            if from < end - start || end == n {
-                let part = self.forward_ubatch(cache, &tokens[start..end], from, &mut *observer)?;
-                if logits.is_empty() {
-                    logits = part; // the common single-batch case: no copy
-                } else {
-                    logits.extend_from_slice(&part);
-                }
-            } else {
-                self.forward_ubatch(cache, &tokens[start..end], end - start, &mut *observer)?;
-            }
+            self.forward_ubatch(cache, &tokens[start..end], from, &mut *observer, logits)?;
             start = end;
         }
-        Ok(logits)
+        Ok(())
     }
 
     fn embed(&self, tokens: &[u32], x: &mut [f32]) -> Result<(), InferError> {
@@ -369,23 +379,30 @@ impl<'a> LlamaModel<'a> {
         tokens: &[u32],
         output_from: usize,
         observer: &mut dyn MatmulObserver,
-    ) -> Result<Vec<f32>, InferError> {
+        logits: &mut Vec<f32>,
+    ) -> Result<(), InferError> {
         let c = &self.config;
         let (d, qd, kvd, hd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.head_dim, c.n_ff);
         let n = tokens.len();
         let p0 = cache.len;
         let round = cache.precision == KvPrecision::F16;
 
-        let mut x = vec![0.0f32; n * d];
-        self.embed(tokens, &mut x)?;
-        let mut h = vec![0.0f32; n * d];
-        let mut q = vec![0.0f32; n * qd];
-        let mut k = vec![0.0f32; n * kvd];
-        let mut v = vec![0.0f32; n * kvd];
-        let mut att = vec![0.0f32; n * qd];
-        let mut o = vec![0.0f32; n * d];
-        let mut gate = vec![0.0f32; n * ff];
-        let mut up = vec![0.0f32; n * ff];
+        let KvCache {
+            kv, scratch, bufs, ..
+        } = cache;
+        // Every buffer is fully written before it is read.
+        let [x, h, q, k, v, att, o, gate, up] = bufs.take([
+            n * d,
+            n * d,
+            n * qd,
+            n * kvd,
+            n * kvd,
+            n * qd,
+            n * d,
+            n * ff,
+            n * ff,
+        ]);
+        self.embed(tokens, x)?;
         let rope = RopeTable::new(
             p0..p0 + n,
             c.n_rot,
@@ -397,7 +414,6 @@ impl<'a> LlamaModel<'a> {
         let scale = 1.0 / (hd as f32).sqrt();
         let level = kernels::try_kernels()?.level;
         let group = c.n_head / c.n_head_kv;
-        let KvCache { kv, scratch, .. } = cache;
 
         let mut run = |w: &Mat<'_>,
                        input: &[f32],
@@ -416,27 +432,27 @@ impl<'a> LlamaModel<'a> {
                 c.rms_eps,
                 &mut h[..n_cur * d],
             );
-            run(&layer.wq, &h, n, &mut q, observer)?;
-            run(&layer.wk, &h, n, &mut k, observer)?;
-            run(&layer.wv, &h, n, &mut v, observer)?;
+            run(&layer.wq, h, n, q, observer)?;
+            run(&layer.wk, h, n, k, observer)?;
+            run(&layer.wv, h, n, v, observer)?;
             if let Some(b) = &layer.bq {
-                ops::add_bias(&mut q, b);
+                ops::add_bias(q, b);
             }
             if let Some(b) = &layer.bk {
-                ops::add_bias(&mut k, b);
+                ops::add_bias(k, b);
             }
             if let Some(b) = &layer.bv {
-                ops::add_bias(&mut v, b);
+                ops::add_bias(v, b);
             }
-            rope.apply(&mut q, hd, style);
-            rope.apply(&mut k, hd, style);
+            arch::rope(level, &rope, q, hd, style);
+            arch::rope(level, &rope, k, hd, style);
             if round {
                 // The F16 cache stores rounded keys and values; the tiled flash attention
                 // keeps the query in f32.
-                round_f16(&mut k);
-                round_f16(&mut v);
+                round_f16(k);
+                round_f16(v);
             }
-            kv.store(l, p0, &k, &v);
+            kv.store(l, p0, k, v);
             let (kc, vc) = (&kv.k[l], &kv.v[l]);
             let (kstride, vstride) = (kv.k_head_len(), kv.v_head_len());
             // One task per (token, KV head): the `group` query heads sharing that KV head are
@@ -451,7 +467,7 @@ impl<'a> LlamaModel<'a> {
                     let q_rows = &q[t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd];
                     arch::attend(level, q_rows, kh, vh, hd, kv_len, scale, out);
                 });
-            run(&layer.wo, &att, n, &mut o, observer)?;
+            run(&layer.wo, att, n, o, observer)?;
             if l + 1 == self.layers.len() && output_from > 0 {
                 // Only the requested rows continue through the last FFN and the head.
                 x.copy_within(output_from * d..n * d, 0);
@@ -461,13 +477,13 @@ impl<'a> LlamaModel<'a> {
             let nd = n_cur * d;
             ops::add_in_place(&mut x[..nd], &o[..nd]);
             ops::rms_norm(&x[..nd], &layer.ffn_norm, c.rms_eps, &mut h[..nd]);
-            run(&layer.w_gate, &h[..nd], n_cur, &mut gate, observer)?;
-            run(&layer.w_up, &h[..nd], n_cur, &mut up, observer)?;
+            run(&layer.w_gate, &h[..nd], n_cur, gate, observer)?;
+            run(&layer.w_up, &h[..nd], n_cur, up, observer)?;
             gate[..n_cur * ff]
                 .par_chunks_mut(ff)
                 .zip(up[..n_cur * ff].par_chunks(ff))
                 .for_each(|(g, u)| arch::swiglu(level, g, u));
-            run(&layer.w_down, &gate[..n_cur * ff], n_cur, &mut o, observer)?;
+            run(&layer.w_down, &gate[..n_cur * ff], n_cur, o, observer)?;
             ops::add_in_place(&mut x[..nd], &o[..nd]);
         }
         cache.len += n;
@@ -475,22 +491,24 @@ impl<'a> LlamaModel<'a> {
         // `n_cur` rows remain; the requested ones are the last `n - output_from` of them.
         let n_out = n - output_from;
         if n_out == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let first = n_cur - n_out;
         let xs = &x[first * d..n_cur * d];
         ops::rms_norm(xs, &self.output_norm, c.rms_eps, &mut h[..n_out * d]);
-        let mut logits = vec![0.0f32; n_out * c.n_vocab];
+        let start = logits.len();
+        logits.resize(start + n_out * c.n_vocab, 0.0);
         observer.observe(&self.output.name, &h[..n_out * d], n_out);
-        // In slices of rows, so the matmul's output tile stays small for large vocabularies.
-        const HEAD_ROWS: usize = 64;
+        // In slices of rows, bounding the matmul's scratch for large vocabularies (256 rows: a
+        // whole scored half-window of perplexity at once, so the weights are repacked once).
+        const HEAD_ROWS: usize = 256;
         for (xs, ys) in h[..n_out * d]
             .chunks(HEAD_ROWS * d)
-            .zip(logits.chunks_mut(HEAD_ROWS * c.n_vocab))
+            .zip(logits[start..].chunks_mut(HEAD_ROWS * c.n_vocab))
         {
-            matmul(&self.output.m, xs, xs.len() / d, ys, &mut cache.scratch)?;
+            matmul(&self.output.m, xs, xs.len() / d, ys, scratch)?;
         }
-        Ok(logits)
+        Ok(())
     }
 }
 
@@ -509,6 +527,24 @@ pub struct KvCache {
     capacity: usize,
     precision: KvPrecision,
     scratch: MatmulScratch,
+    bufs: Buffers,
+}
+
+/// The activations of a forward pass, kept across calls so the token loop allocates nothing
+/// once they have grown to the largest batch.
+#[derive(Default)]
+struct Buffers {
+    v: [Vec<f32>; 9],
+}
+
+impl Buffers {
+    /// The nine buffers, resized to `lens` (contents unspecified).
+    fn take(&mut self, lens: [usize; 9]) -> [&mut [f32]; 9] {
+        for (b, &len) in self.v.iter_mut().zip(&lens) {
+            b.resize(len, 0.0);
+        }
+        self.v.each_mut().map(|b| b.as_mut_slice())
+    }
 }
 
 struct KvData {
@@ -536,6 +572,7 @@ impl KvCache {
             capacity,
             precision,
             scratch: MatmulScratch::default(),
+            bufs: Buffers::default(),
         }
     }
 

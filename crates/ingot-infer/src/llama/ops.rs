@@ -92,6 +92,7 @@ impl RopeTable {
     ///
     /// # Panics
     /// If `x` is not `positions × heads × head_dim` for this table (caller bug).
+    #[inline(always)]
     pub fn apply(&self, x: &mut [f32], head_dim: usize, style: RopeStyle) {
         let Some(n_pos) = self.cos.len().checked_div(self.half).filter(|&n| n > 0) else {
             return;
@@ -117,6 +118,12 @@ impl RopeTable {
             }
         }
     }
+}
+
+/// [`RopeTable::apply`] as a free function (the body `arch` builds per instruction set).
+#[inline(always)]
+pub fn rope_apply(table: &RopeTable, x: &mut [f32], head_dim: usize, style: RopeStyle) {
+    table.apply(x, head_dim, style);
 }
 
 /// `gate[i] = silu(gate[i]) * up[i]`, the SwiGLU combination, as ggml's
