@@ -19,7 +19,7 @@
 //! Keys and values are the cache's (f16-rounded under [`super::KvPrecision::F16`]); the query
 //! stays f32 as in the tiled path. Every operation is an IEEE f32 multiply, add or fused
 //! multiply-add in a fixed order, so the scalar body and the SIMD builds of it in
-//! [`super::arch`] give identical bits; the SIMD levels only vectorise across keys (scores) and
+//! `llama::arch` give identical bits; the SIMD levels only vectorise across keys (scores) and
 //! across head dimensions (the value sum). llama.cpp runs batches of fewer than 64 queries
 //! through a different routine (f16 query, f16 value accumulator); we use this one for every
 //! batch size, so our logits do not depend on how a sequence is split into batches.
