@@ -18,15 +18,18 @@ use std::hint::black_box;
 use bytemuck::{Pod, Zeroable};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use ingot_infer::kernels::{Dot, Kernels, Level, Quantize};
 use ingot_infer::matmul::{matmul_with, MatmulScratch, QMatrix, WeightType};
 use ingot_quant::blocks::*;
 
-const TYPES: [(WeightType, GgmlDType); 5] = [
+const TYPES: [(WeightType, GgmlDType); 6] = [
     (WeightType::Q8_0, GgmlDType::Q8_0),
     (WeightType::Q4_0, GgmlDType::Q4_0),
     (WeightType::Q4_1, GgmlDType::Q4_1),
+    (WeightType::Q5_0, GgmlDType::Q5_0),
     (WeightType::Q4K, GgmlDType::Q4K),
     (WeightType::Q6K, GgmlDType::Q6K),
 ];
@@ -243,6 +246,8 @@ fn gemm(c: &mut Criterion) {
             let mut g = c.benchmark_group(format!("gemm/{}/{rows}x{cols}/n{N}", ty.name()));
             g.throughput(Throughput::Elements(N as u64));
             g.sample_size(10);
+            // One iteration per sample: the slow peers take up to a second per call.
+            g.sampling_mode(SamplingMode::Flat);
             for threads in [1, 2] {
                 let p = pool(threads);
                 let mut scratch = MatmulScratch::new();

@@ -260,3 +260,66 @@ fn shape_errors_are_reported_by_variant() {
     // n = 0 is a no-op, not an error.
     matmul(&m, &[], 0, &mut [], &mut scratch).unwrap();
 }
+
+/// `matmul_multi` (activations quantized once for consecutive matrices of the same activation
+/// type) must equal separate `matmul` calls bit for bit, for GEMV and both GEMM paths, and
+/// reject a count mismatch by variant.
+#[test]
+fn matmul_multi_equals_separate_calls() {
+    use ingot_infer::matmul::matmul_multi_with;
+    let q41 = golden_bytes("q4_1");
+    let q50 = golden_bytes("q5_0");
+    let q4k = golden_bytes("q4_k");
+    let rb = |ty: WeightType, bytes: &[u8], start: usize, rows: usize| {
+        let per_row = bytes.len() / golden_rows(ty, bytes);
+        bytes[start * per_row..(start + rows) * per_row].to_vec()
+    };
+    let a = rb(WeightType::Q4_1, &q41, 0, 17);
+    let b = rb(WeightType::Q4_1, &q41, 3, 9);
+    let c = rb(WeightType::Q4K, &q4k, 0, 16);
+    let d = rb(WeightType::Q5_0, &q50, 1, 5);
+    let ws = [
+        QMatrix::with_type(WeightType::Q4_1, 17, COLS, &a).unwrap(),
+        QMatrix::with_type(WeightType::Q4_1, 9, COLS, &b).unwrap(),
+        QMatrix::with_type(WeightType::Q4K, 16, COLS, &c).unwrap(),
+        QMatrix::with_type(WeightType::Q5_0, 5, COLS, &d).unwrap(),
+    ];
+    for k in levels() {
+        for n in [1usize, 5, 12] {
+            let x = noise(n * COLS, 99 + n as u64);
+            let mut scratch = MatmulScratch::new();
+            let mut want: Vec<Vec<f32>> = ws.iter().map(|w| vec![0.0; n * w.rows()]).collect();
+            for (w, y) in ws.iter().zip(want.iter_mut()) {
+                matmul_with(k, w, &x, n, y, &mut scratch).unwrap();
+            }
+            let mut got: Vec<Vec<f32>> = ws.iter().map(|w| vec![f32::NAN; n * w.rows()]).collect();
+            let mut ys: Vec<&mut [f32]> = got.iter_mut().map(|v| v.as_mut_slice()).collect();
+            matmul_multi_with(k, &ws, &x, n, &mut ys, &mut scratch).unwrap();
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let same = g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{} n {n}: matrix {i} differs", k.variant());
+            }
+            let mut short: Vec<&mut [f32]> =
+                got.iter_mut().take(2).map(|v| v.as_mut_slice()).collect();
+            assert!(matches!(
+                matmul_multi_with(k, &ws, &x, n, &mut short, &mut scratch),
+                Err(InferError::ShapeMismatch {
+                    operand: "ys",
+                    expected: 4,
+                    actual: 2
+                })
+            ));
+        }
+    }
+}
+
+/// Rows in a golden file of `ty` (each row has COLS elements).
+fn golden_rows(ty: WeightType, bytes: &[u8]) -> usize {
+    let block_bytes = match ty {
+        WeightType::Q4_1 => size_of::<BlockQ4_1>(),
+        WeightType::Q5_0 => size_of::<BlockQ5_0>(),
+        WeightType::Q4K => size_of::<BlockQ4K>(),
+        _ => unreachable!("not used"),
+    };
+    bytes.len() / (COLS / ty.block_elems() * block_bytes)
+}

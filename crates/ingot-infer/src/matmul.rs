@@ -435,7 +435,7 @@ fn view_acts<A: Pod>(buf: &mut Vec<u32>, count: usize) -> &mut [A] {
 
 /// One weight block type with its activation type and kernels.
 trait Pair: Pod + Sync {
-    type A: Pod + Send + Sync;
+    type A: Pod + Send + Sync + 'static;
     const BLOCK: usize;
     fn dot(k: &Kernels) -> Dot<Self, Self::A>;
     fn quantize(k: &Kernels) -> Quantize<Self::A>;
@@ -534,6 +534,55 @@ pub fn matmul_with(
     y: &mut [f32],
     scratch: &mut MatmulScratch,
 ) -> Result<(), InferError> {
+    check_shapes(w, x, n, y)?;
+    run(k, w, x, n, y, scratch, None);
+    Ok(())
+}
+
+/// Several matrices applied to the **same** input `x` (e.g. the q, k and v projections, or
+/// gate and up): `ys[i] = ws[i]·x`. The activations are quantized once and reused by every
+/// following matrix that needs the same activation type and row length (consecutive in
+/// `ws`), instead of once per matrix. Results equal separate [`matmul`] calls exactly.
+///
+/// Errors: `ws.len() != ys.len()` or any shape mismatch ([`InferError::ShapeMismatch`],
+/// checked for all matrices before any work), or a bad `INGOT_KERNEL`.
+pub fn matmul_multi(
+    ws: &[QMatrix<'_>],
+    x: &[f32],
+    n: usize,
+    ys: &mut [&mut [f32]],
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    matmul_multi_with(kernels::try_kernels()?, ws, x, n, ys, scratch)
+}
+
+/// [`matmul_multi`] with explicit kernels.
+pub fn matmul_multi_with(
+    k: &Kernels,
+    ws: &[QMatrix<'_>],
+    x: &[f32],
+    n: usize,
+    ys: &mut [&mut [f32]],
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    if ws.len() != ys.len() {
+        return Err(InferError::ShapeMismatch {
+            operand: "ys",
+            expected: ws.len(),
+            actual: ys.len(),
+        });
+    }
+    for (w, y) in ws.iter().zip(ys.iter()) {
+        check_shapes(w, x, n, y)?;
+    }
+    let mut prev = None;
+    for (w, y) in ws.iter().zip(ys.iter_mut()) {
+        prev = run(k, w, x, n, y, scratch, prev);
+    }
+    Ok(())
+}
+
+fn check_shapes(w: &QMatrix<'_>, x: &[f32], n: usize, y: &[f32]) -> Result<(), InferError> {
     let check = |operand, per: usize, actual: usize| match n.checked_mul(per) {
         Some(e) if e == actual => Ok(()),
         e => Err(InferError::ShapeMismatch {
@@ -543,26 +592,42 @@ pub fn matmul_with(
         }),
     };
     check("x", w.cols, x.len())?;
-    check("y", w.rows, y.len())?;
+    check("y", w.rows, y.len())
+}
+
+/// Which activations `scratch.act` holds: activation block type and row length.
+type ActKey = (std::any::TypeId, usize);
+
+/// Runs one checked matmul; `prev` names the activations already quantized in `scratch` from
+/// the same `x` (only [`matmul_multi_with`] passes one). Returns what `scratch` now holds.
+fn run(
+    k: &Kernels,
+    w: &QMatrix<'_>,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    scratch: &mut MatmulScratch,
+    prev: Option<ActKey>,
+) -> Option<ActKey> {
     if n == 0 || w.rows == 0 {
-        return Ok(());
+        return prev;
     }
     let (rows, cols) = (w.rows, w.cols);
+    let s = scratch;
     match w.blocks {
-        Blocks::Q8_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q4_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q4_1(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q5_0(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q5_1(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q4K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q5K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q6K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::Q8K(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::F16(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::BF16(b) => typed(k, b, rows, cols, x, n, y, scratch),
-        Blocks::F32(b) => typed(k, b, rows, cols, x, n, y, scratch),
+        Blocks::Q8_0(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q4_0(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q4_1(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q5_0(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q5_1(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q4K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q5K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q6K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::Q8K(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::F16(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::BF16(b) => typed(k, b, rows, cols, x, n, y, s, prev),
+        Blocks::F32(b) => typed(k, b, rows, cols, x, n, y, s, prev),
     }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -575,17 +640,21 @@ fn typed<P: Pair>(
     n: usize,
     y: &mut [f32],
     scratch: &mut MatmulScratch,
-) {
+    prev: Option<ActKey>,
+) -> Option<ActKey> {
     let nb = cols / P::BLOCK;
     let dot = P::dot(k);
     let quant = P::quantize(k);
     if nb == 0 {
         y.fill(0.0);
-        return;
+        return prev;
     }
+    let key = (std::any::TypeId::of::<P::A>(), cols);
     let MatmulScratch { act, yt, panels } = scratch;
     let a: &mut [P::A] = view_acts(act, n * nb);
-    if n == 1 {
+    if prev == Some(key) {
+        // Already quantized from the same x by the previous matrix of a matmul_multi call.
+    } else if n == 1 {
         quant.quantize(x, a);
     } else {
         a.par_chunks_mut(nb)
@@ -599,7 +668,7 @@ fn typed<P: Pair>(
     if n >= PANEL_MIN_N {
         if let Some(g) = k.panel_gemm() {
             if P::panel_gemm(g, w, rows, nb, a, y, panels) {
-                return;
+                return Some(key);
             }
         }
     }
@@ -643,4 +712,5 @@ fn typed<P: Pair>(
             }
         });
     }
+    Some(key)
 }

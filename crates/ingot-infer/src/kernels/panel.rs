@@ -39,7 +39,7 @@ use ingot_quant::blocks::{
     BlockQ8_1, QK,
 };
 
-use super::scalar::{fifth_bit, nibble, q4k_code, q5k_code, q6k_code, unpack_scales_mins_k4};
+use super::scalar::{q4k_code, q5k_code, q6k_code, unpack_scales_mins_k4};
 
 /// Weight rows per panel (one per 32-bit lane of a 512-bit register).
 pub const PANEL_ROWS: usize = 16;
@@ -160,8 +160,29 @@ impl LegacyActBlock for BlockQ8_1 {
     }
 }
 
+/// Nibble codes of a legacy block in element order (low nibbles, then high nibbles).
+#[inline(always)]
+fn nibbles32(qs: &[u8; QK / 2]) -> [u8; QK] {
+    let mut c = [0u8; QK];
+    for j in 0..QK / 2 {
+        c[j] = qs[j] & 0x0f;
+        c[j + QK / 2] = qs[j] >> 4;
+    }
+    c
+}
+
+/// Adds Q5's fifth bits (bit j of the little-endian `qh`) as 16 to code j.
+#[inline(always)]
+fn with_fifth_bits(mut c: [u8; QK], qh: &[u8; 4]) -> [u8; QK] {
+    let h = u32::from_le_bytes(*qh);
+    for (j, cj) in c.iter_mut().enumerate() {
+        *cj |= (((h >> j) & 1) as u8) << 4;
+    }
+    c
+}
+
 /// Implements [`LegacyWeight`]: type, activation, type-1 flag, offset, codes from `$codes`
-/// (`|block, j| unsigned code j`), and whether the block has a min `m`.
+/// (`|block| [unsigned code; 32]`), and the min.
 macro_rules! legacy_weight {
     ($w:ty, $act:ty, $offset:expr, $codes:expr, min) => {
         legacy_weight!($w, $act, true, $offset, $codes, |x: &$w| x.m.to_f32());
@@ -174,10 +195,12 @@ macro_rules! legacy_weight {
             type Act = $act;
             const TYPE1: bool = $t1;
             const OFFSET: i32 = $offset;
+            #[inline]
             fn unsigned_codes(&self) -> [u8; QK] {
                 #[allow(clippy::redundant_closure_call)]
-                std::array::from_fn(|j| ($codes)(self, j) as u8)
+                ($codes)(self)
             }
+            #[inline]
             fn scale_min(&self) -> (f32, f32) {
                 #[allow(clippy::redundant_closure_call)]
                 (self.d.to_f32(), ($min)(self))
@@ -187,27 +210,26 @@ macro_rules! legacy_weight {
 }
 
 // q8_0's signed byte q becomes q + 128 (flip the sign bit).
-legacy_weight!(BlockQ8_0, BlockQ8_0, 128, |x: &BlockQ8_0, j: usize| {
-    (x.qs[j] as u8 ^ 0x80) as i32
-});
-legacy_weight!(BlockQ4_0, BlockQ8_0, 8, |x: &BlockQ4_0, j| nibble(&x.qs, j));
-legacy_weight!(BlockQ5_0, BlockQ8_0, 16, |x: &BlockQ5_0, j| nibble(
-    &x.qs, j
-) + fifth_bit(
-    &x.qh, j
+legacy_weight!(BlockQ8_0, BlockQ8_0, 128, |x: &BlockQ8_0| x
+    .qs
+    .map(|q| q as u8 ^ 0x80));
+legacy_weight!(BlockQ4_0, BlockQ8_0, 8, |x: &BlockQ4_0| nibbles32(&x.qs));
+legacy_weight!(BlockQ5_0, BlockQ8_0, 16, |x: &BlockQ5_0| with_fifth_bits(
+    nibbles32(&x.qs),
+    &x.qh
 ));
 legacy_weight!(
     BlockQ4_1,
     BlockQ8_1,
     0,
-    |x: &BlockQ4_1, j| nibble(&x.qs, j),
+    |x: &BlockQ4_1| nibbles32(&x.qs),
     min
 );
 legacy_weight!(
     BlockQ5_1,
     BlockQ8_1,
     0,
-    |x: &BlockQ5_1, j| nibble(&x.qs, j) + fifth_bit(&x.qh, j),
+    |x: &BlockQ5_1| with_fifth_bits(nibbles32(&x.qs), &x.qh),
     min
 );
 

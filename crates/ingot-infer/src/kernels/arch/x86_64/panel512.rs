@@ -13,6 +13,9 @@
 //!     masked store of the `valid` rows of every column
 //! ```
 //!
+//! No closures here: a closure does not inherit the target features of the function around
+//! it, so intrinsics inside one become out-of-line calls.
+//!
 //! The float operations are the reference's (`panel::legacy_ref`/`k_ref`), lane by lane, in
 //! the same order, so results are bit-identical to it.
 
@@ -67,11 +70,17 @@ unsafe fn legacy_tile<const NC: usize, const T1: bool>(
     unsafe {
         let mut acc = [_mm512_setzero_ps(); NC];
         for (b, p) in panel.iter().enumerate() {
-            let w: [__m512i; 8] = std::array::from_fn(|g| ld512(p.codes[g].as_ptr()));
+            let mut w = [_mm512_setzero_si512(); 8];
+            for (wg, c) in w.iter_mut().zip(&p.codes) {
+                *wg = ld512(c.as_ptr());
+            }
             let dw = _mm512_loadu_ps(p.d.as_ptr());
             let mw = _mm512_loadu_ps(p.m.as_ptr());
+            // Raw pointers, no bounds checks: they would keep LLVM from unrolling the column
+            // loop and the accumulators would live on the stack.
+            let ap = acts.as_ptr().add(t0 * nb + b);
             for (t, acc_t) in acc.iter_mut().enumerate() {
-                let a = &acts[(t0 + t) * nb + b];
+                let a = &*ap.add(t * nb);
                 let mut s = _mm512_set1_epi32(a.corr);
                 for (g, wg) in w.iter().enumerate() {
                     s = _mm512_dpbusd_epi32(s, *wg, bcast4(a.qs.as_ptr().add(4 * g)));
@@ -108,7 +117,8 @@ unsafe fn k_tile<const NC: usize, const Q6: bool>(
     unsafe {
         let mut acc = [_mm512_setzero_ps(); NC];
         for (b, p) in panel.iter().enumerate() {
-            let a: [&KAct; NC] = std::array::from_fn(|t| &acts[(t0 + t) * nb + b]);
+            let ap = acts.as_ptr().add(t0 * nb + b);
+            let a: [&KAct; NC] = std::array::from_fn(|t| &*ap.add(t * nb));
             let mut sumi = [_mm512_setzero_si512(); NC];
             for s in 0..nsub {
                 let sc = _mm512_loadu_si512(p.scales[s].as_ptr().cast());
@@ -135,8 +145,10 @@ unsafe fn k_tile<const NC: usize, const Q6: bool>(
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), dd, acc[t]);
             }
             if !Q6 {
-                let mins: [__m512i; 4] =
-                    std::array::from_fn(|q| _mm512_loadu_si512(p.mins[q].as_ptr().cast()));
+                let mut mins = [_mm512_setzero_si512(); 4];
+                for (mq, src) in mins.iter_mut().zip(&p.mins) {
+                    *mq = _mm512_loadu_si512(src.as_ptr().cast());
+                }
                 let ndm = _mm512_loadu_ps(p.neg_dmin.as_ptr());
                 for t in 0..NC {
                     let mut m = _mm512_setzero_si512();

@@ -87,6 +87,16 @@ unsafe fn hsum(v: __m256) -> f32 {
     }
 }
 
+/// Horizontal sums of four vectors (explicit, not `array::map`: see `round32`).
+///
+/// # Safety
+/// AVX.
+#[inline(always)]
+unsafe fn hsum4(v: &[__m256; 4]) -> [f32; 4] {
+    // SAFETY: register-only; the caller guarantees AVX.
+    unsafe { [hsum(v[0]), hsum(v[1]), hsum(v[2]), hsum(v[3])] }
+}
+
 /// Horizontal sum of 4 f32 lanes.
 ///
 /// # Safety
@@ -324,11 +334,29 @@ pub(crate) unsafe fn dot_type0_x4<I: Isa, W: Type0>(w: &[W], a: [&[BlockQ8_0]; 4
                 acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[t]);
             }
         }
-        acc.map(|v| hsum(v))
+        hsum4(&acc)
     }
 }
 
-/// Type-1 weights · q8_1: Σ_b d_w·d_a·Σ c·a + m_w·s_a.
+/// One type-1 block into (`acc`, `summ`).
+///
+/// # Safety
+/// As [`dot_type1`].
+#[inline(always)]
+unsafe fn type1_step<I: Isa, W: Type1>(x: &W, y: &BlockQ8_1, acc: &mut __m256, summ: &mut f32) {
+    // SAFETY: features per the caller; loads inside the blocks.
+    unsafe {
+        let s = I::dpbusd(_mm256_setzero_si256(), x.codes(), ld(y.qs.as_ptr().cast()));
+        let (d, m) = x.scale_min();
+        let dd = _mm256_set1_ps(d * h2f(y.d));
+        *acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), *acc);
+        *summ = m.mul_add(h2f(y.s), *summ);
+    }
+}
+
+/// Type-1 weights · q8_1: Σ_b d_w·d_a·Σ c·a + m_w·s_a, two blocks per iteration with
+/// independent accumulators (the `m·s` terms in two FMA chains, not one serial scalar sum).
+/// A helper function, not a closure: closures do not inherit target features.
 ///
 /// # Safety
 /// See the module docs; `w.len() == a.len()`.
@@ -336,16 +364,18 @@ pub(crate) unsafe fn dot_type0_x4<I: Isa, W: Type0>(w: &[W], a: [&[BlockQ8_0]; 4
 pub(crate) unsafe fn dot_type1<I: Isa, W: Type1>(w: &[W], a: &[BlockQ8_1]) -> f32 {
     // SAFETY: features per the caller; every load is inside a block.
     unsafe {
-        let zero = _mm256_setzero_si256();
-        let mut acc = _mm256_setzero_ps();
-        let mut summ = 0.0f32;
-        for (x, y) in w.iter().zip(a) {
-            let s = I::dpbusd(zero, x.codes(), ld(y.qs.as_ptr().cast()));
-            let (d, m) = x.scale_min();
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y.d)), _mm256_cvtepi32_ps(s), acc);
-            summ += m * h2f(y.s);
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let (mut summ0, mut summ1) = (0.0f32, 0.0f32);
+        let pairs = w.len() / 2;
+        for i in 0..pairs {
+            type1_step::<I, W>(&w[2 * i], &a[2 * i], &mut acc0, &mut summ0);
+            type1_step::<I, W>(&w[2 * i + 1], &a[2 * i + 1], &mut acc1, &mut summ1);
         }
-        hsum(acc) + summ
+        if w.len() % 2 == 1 {
+            let last = w.len() - 1;
+            type1_step::<I, W>(&w[last], &a[last], &mut acc0, &mut summ0);
+        }
+        hsum(_mm256_add_ps(acc0, acc1)) + (summ0 + summ1)
     }
 }
 
@@ -371,7 +401,13 @@ pub(crate) unsafe fn dot_type1_x4<I: Isa, W: Type1>(w: &[W], a: [&[BlockQ8_1]; 4
                 summ[t] += m * h2f(y.s);
             }
         }
-        [0, 1, 2, 3].map(|t| hsum(acc[t]) + summ[t])
+        let h = hsum4(&acc);
+        [
+            h[0] + summ[0],
+            h[1] + summ[1],
+            h[2] + summ[2],
+            h[3] + summ[3],
+        ]
     }
 }
 
@@ -599,7 +635,13 @@ unsafe fn dot_q45k_x4<W>(
                     _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             }
         }
-        [0, 1, 2, 3].map(|t| hsum(acc[t]) - hsum128(accm[t]))
+        let h = hsum4(&acc);
+        [
+            h[0] - hsum128(accm[0]),
+            h[1] - hsum128(accm[1]),
+            h[2] - hsum128(accm[2]),
+            h[3] - hsum128(accm[3]),
+        ]
     }
 }
 
@@ -809,10 +851,11 @@ pub(crate) unsafe fn dot_q6k_x4(w: &[BlockQ6K], a: [&[BlockQ8K]; 4]) -> [f32; 4]
         let mut acc = [_mm256_setzero_ps(); 4];
         for (i, x) in w.iter().enumerate() {
             let s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr().cast()));
-            let mut sumi = [0, 1, 2, 3].map(|t| {
+            let mut sumi = [_mm256_setzero_si256(); 4];
+            for (t, st) in sumi.iter_mut().enumerate() {
                 let corr = _mm256_madd_epi16(s16, ld(a[t][i].bsums.as_ptr().cast()));
-                _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<5>(corr))
-            });
+                *st = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<5>(corr));
+            }
             for h in 0..2 {
                 let v = q6k_half(x, h);
                 for (k, vk) in v.into_iter().enumerate() {
@@ -830,7 +873,7 @@ pub(crate) unsafe fn dot_q6k_x4(w: &[BlockQ6K], a: [&[BlockQ8K]; 4]) -> [f32; 4]
                 acc[t] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             }
         }
-        acc.map(|v| hsum(v))
+        hsum4(&acc)
     }
 }
 
@@ -1013,13 +1056,14 @@ pub(crate) unsafe fn dot_float_x4<W: FloatW>(w: &[W], a: [&[f32]; 4]) -> [f32; 4
             }
             i += 8;
         }
-        [0, 1, 2, 3].map(|t| {
-            let mut s = hsum(acc[t]);
+        let mut out = [0.0f32; 4];
+        for (t, o) in out.iter_mut().enumerate() {
+            *o = hsum(acc[t]);
             for j in i..n {
-                s += w[j].to_f32() * a[t][j];
+                *o += w[j].to_f32() * a[t][j];
             }
-            s
-        })
+        }
+        out
     }
 }
 
@@ -1076,8 +1120,12 @@ unsafe fn absmax(p: *const f32, k: usize) -> f32 {
 unsafe fn round32(p: *const f32, mul: __m256) -> (__m256i, __m256i) {
     // SAFETY: loads within the 32 floats; register intrinsics under AVX2.
     unsafe {
-        let i: [__m256i; 4] = [0, 1, 2, 3]
-            .map(|k| _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p.add(8 * k)), mul)));
+        // A loop, not `array::map`: a closure does not inherit the caller's target features,
+        // so its intrinsics would become out-of-line calls (measured: 25% of a GEMM).
+        let mut i = [_mm256_setzero_si256(); 4];
+        for (k, ik) in i.iter_mut().enumerate() {
+            *ik = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p.add(8 * k)), mul));
+        }
         let p01 = _mm256_packs_epi32(i[0], i[1]);
         let p23 = _mm256_packs_epi32(i[2], i[3]);
         let b = _mm256_packs_epi16(p01, p23);
