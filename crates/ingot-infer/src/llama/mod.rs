@@ -43,7 +43,7 @@ use ops::{RopeStyle, RopeTable};
 use ingot_quant::QuantError;
 
 use crate::kernels;
-use crate::matmul::{matmul, MatmulScratch, QMatrix};
+use crate::matmul::{matmul, matmul_multi, MatmulScratch, QMatrix};
 use crate::InferError;
 
 /// Largest number of tokens pushed through the layers at once; longer inputs are split.
@@ -104,7 +104,6 @@ struct Layer<'a> {
 struct Mat<'a> {
     name: String,
     m: QMatrix<'a>,
-    rows: usize,
 }
 
 /// A llama-family model whose weights borrow from a [`GgufFile`].
@@ -187,7 +186,6 @@ fn matrix<'a>(
     Ok(Mat {
         name: name.to_string(),
         m,
-        rows,
     })
 }
 
@@ -415,15 +413,6 @@ impl<'a> LlamaModel<'a> {
         let level = kernels::try_kernels()?.level;
         let group = c.n_head / c.n_head_kv;
 
-        let mut run = |w: &Mat<'_>,
-                       input: &[f32],
-                       rows_n: usize,
-                       out: &mut [f32],
-                       obs: &mut dyn MatmulObserver| {
-            obs.observe(&w.name, input, rows_n);
-            matmul(&w.m, input, rows_n, &mut out[..rows_n * w.rows], scratch)
-        };
-
         let mut n_cur = n;
         for (l, layer) in self.layers.iter().enumerate() {
             ops::rms_norm(
@@ -432,9 +421,15 @@ impl<'a> LlamaModel<'a> {
                 c.rms_eps,
                 &mut h[..n_cur * d],
             );
-            run(&layer.wq, h, n, q, observer)?;
-            run(&layer.wk, h, n, k, observer)?;
-            run(&layer.wv, h, n, v, observer)?;
+            // One call for the three: the activations are quantized once.
+            run(
+                [&layer.wq, &layer.wk, &layer.wv],
+                h,
+                n,
+                [&mut *q, &mut *k, &mut *v],
+                observer,
+                scratch,
+            )?;
             if let Some(b) = &layer.bq {
                 ops::add_bias(q, b);
             }
@@ -467,7 +462,7 @@ impl<'a> LlamaModel<'a> {
                     let q_rows = &q[t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd];
                     arch::attend(level, q_rows, kh, vh, hd, kv_len, scale, out);
                 });
-            run(&layer.wo, att, n, o, observer)?;
+            run([&layer.wo], att, n, [&mut *o], observer, scratch)?;
             if l + 1 == self.layers.len() && output_from > 0 {
                 // Only the requested rows continue through the last FFN and the head.
                 x.copy_within(output_from * d..n * d, 0);
@@ -477,13 +472,26 @@ impl<'a> LlamaModel<'a> {
             let nd = n_cur * d;
             ops::add_in_place(&mut x[..nd], &o[..nd]);
             ops::rms_norm(&x[..nd], &layer.ffn_norm, c.rms_eps, &mut h[..nd]);
-            run(&layer.w_gate, &h[..nd], n_cur, gate, observer)?;
-            run(&layer.w_up, &h[..nd], n_cur, up, observer)?;
+            run(
+                [&layer.w_gate, &layer.w_up],
+                &h[..nd],
+                n_cur,
+                [&mut gate[..n_cur * ff], &mut up[..n_cur * ff]],
+                observer,
+                scratch,
+            )?;
             gate[..n_cur * ff]
                 .par_chunks_mut(ff)
                 .zip(up[..n_cur * ff].par_chunks(ff))
                 .for_each(|(g, u)| arch::swiglu(level, g, u));
-            run(&layer.w_down, &gate[..n_cur * ff], n_cur, o, observer)?;
+            run(
+                [&layer.w_down],
+                &gate[..n_cur * ff],
+                n_cur,
+                [&mut o[..nd]],
+                observer,
+                scratch,
+            )?;
             ops::add_in_place(&mut x[..nd], &o[..nd]);
         }
         cache.len += n;
@@ -510,6 +518,23 @@ impl<'a> LlamaModel<'a> {
         }
         Ok(())
     }
+}
+
+/// `ys[i] = ws[i]·input` for `rows_n` rows of input, each output exactly `rows_n × rows`;
+/// the input is shown to `obs` once per weight. Matrices sharing an input go through one
+/// [`matmul_multi`] call, which quantizes the activations once.
+fn run<const N: usize>(
+    ws: [&Mat<'_>; N],
+    input: &[f32],
+    rows_n: usize,
+    mut ys: [&mut [f32]; N],
+    obs: &mut dyn MatmulObserver,
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    for w in ws {
+        obs.observe(&w.name, input, rows_n);
+    }
+    matmul_multi(&ws.map(|w| w.m), input, rows_n, &mut ys, scratch)
 }
 
 fn round_f16(x: &mut [f32]) {
