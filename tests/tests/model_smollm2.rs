@@ -66,8 +66,19 @@ fn read_compact(path: &Path) -> CompactLogits {
     }
 }
 
-#[test]
-fn smollm2_logits_match_llama_cpp() {
+/// How our logits compare with llama.cpp's golden ones.
+struct Comparison {
+    n_pos: usize,
+    same_top: usize,
+    max_abs_top: f32,
+    max_abs_sampled: f32,
+    mean_dlogp: f64,
+    first_diff: Option<usize>,
+}
+
+/// Runs the first 64 golden tokens through SmolLM2 from an empty cache, `batch` tokens per
+/// forward call, and compares every position with llama.cpp's logits.
+fn compare_with_llama_cpp(batch: usize) -> Comparison {
     let file = GgufFile::open(ingot_tests::smollm2_path()).expect("opening SmolLM2");
     let model = LlamaModel::from_gguf(&file).expect("loading SmolLM2");
     let golden = read_compact(&ingot_tests::testdata().join("model/smollm2_logits_compact.bin"));
@@ -75,72 +86,105 @@ fn smollm2_logits_match_llama_cpp() {
     assert_eq!(golden.n_vocab, model.config().n_vocab);
     let tokens = &golden_tokens()[..n_pos];
     let mut cache = model.new_cache(n_pos, KvPrecision::F16);
-    let logits = model.forward(&mut cache, tokens, 0, None).expect("forward");
+    let mut logits = Vec::new();
+    for part in tokens.chunks(batch) {
+        logits.extend(model.forward(&mut cache, part, 0, None).expect("forward"));
+    }
     let nv = golden.n_vocab;
 
-    let mut same_top = 0;
-    let (mut decisive, mut decisive_same) = (0, 0);
-    let mut max_abs_top = 0f32;
-    let mut max_abs_sampled = 0f32;
+    let mut c = Comparison {
+        n_pos,
+        same_top: 0,
+        max_abs_top: 0.0,
+        max_abs_sampled: 0.0,
+        mean_dlogp: 0.0,
+        first_diff: None,
+    };
     let (mut sum_dlogp, mut n_dlogp) = (0f64, 0usize);
-    let mut max_dlogp_likely = 0f64;
     for (p, g) in golden.positions.iter().enumerate() {
         let row = &logits[p * nv..(p + 1) * nv];
         let (lse, top) = log_sum_exp(row);
-        let same = top as u32 == g.top1;
-        same_top += usize::from(same);
-        if g.top[0].1 - g.top[1].1 >= NEAR_TIE {
-            decisive += 1;
-            decisive_same += usize::from(same);
-        }
+        c.same_top += usize::from(top as u32 == g.top1);
+        let mut row_diff = 0f32;
         for &(id, l) in &g.top {
             let ours = row[id as usize];
-            max_abs_top = max_abs_top.max((ours - l).abs());
+            row_diff = row_diff.max((ours - l).abs());
             let lp_gold = f64::from(l) - f64::from(g.lse);
-            let d = (f64::from(ours) - lse - lp_gold).abs();
-            sum_dlogp += d;
+            sum_dlogp += (f64::from(ours) - lse - lp_gold).abs();
             n_dlogp += 1;
-            if lp_gold > (1e-3f64).ln() {
-                max_dlogp_likely = max_dlogp_likely.max(d);
-            }
         }
         for (i, &l) in g.sampled.iter().enumerate() {
-            max_abs_sampled = max_abs_sampled.max((row[i * golden.stride] - l).abs());
+            let d = (row[i * golden.stride] - l).abs();
+            c.max_abs_sampled = c.max_abs_sampled.max(d);
+            row_diff = row_diff.max(d);
         }
+        if row_diff > 0.0 && c.first_diff.is_none() {
+            c.first_diff = Some(p);
+        }
+        c.max_abs_top = c.max_abs_top.max(row_diff);
     }
-    let mean_dlogp = sum_dlogp / n_dlogp as f64;
+    c.mean_dlogp = sum_dlogp / n_dlogp as f64;
     eprintln!(
-        "SmolLM2 vs llama.cpp over {n_pos} positions: same top-1 {same_top}/{n_pos} \
-         ({decisive_same}/{decisive} where llama.cpp's top-2 margin >= {NEAR_TIE}), \
-         max |Δlogit| top-64 {max_abs_top:.4}, sampled vocab {max_abs_sampled:.4}, \
-         mean |Δ log p| top-64 {mean_dlogp:.4}, max |Δ log p| (p > 1e-3) {max_dlogp_likely:.4}"
+        "SmolLM2 vs llama.cpp, {n_pos} positions in batches of {batch} ({} kernels): same top-1 \
+         {}/{n_pos}, max |Δlogit| {:.6} (top-64 and sampled vocab {:.6}), mean |Δ log p| top-64 \
+         {:.6}, first differing position {:?}",
+        ingot_infer::kernels::kernels().level(),
+        c.same_top,
+        c.max_abs_top,
+        c.max_abs_sampled,
+        c.mean_dlogp,
+        c.first_diff
     );
-    // Both sides quantize activations (Q8_1 for Q4_1 weights, Q8_0 for the head) and keep
-    // K/V in f16, but sum floats in different orders; a last-bit difference flips an int8
-    // activation code now and then and the flips compound over 30 layers. Measured
-    // (2026-11, AVX-512 host): 63/64 same top-1 (the miss is position 36, where llama.cpp's
-    // top two logits are 0.055 apart), mean |Δ log p| 0.088 over llama.cpp's top-64 tokens,
-    // max 0.56 over tokens with p > 1e-3, max |Δlogit| 0.97 (mostly a shift common to a row).
-    // Positions whose top two logits are closer than that noise are near-ties either way.
+    c
+}
+
+/// The issue's criterion: the same top-1 token as llama.cpp at >= 99% of positions (here:
+/// all 64), for the 64 tokens decoded as one batch as llama.cpp did.
+///
+/// Any single-ulp difference anywhere in the pass is amplified: an int8 activation code
+/// flips and that position's logits move by ~0.5. Measured 2026-11 with the batched (panel)
+/// GEMM, which sums in another order than ggml: 64/64, max |Δlogit| 0.74, mean |Δ log p|
+/// 0.082. Position 36 is a near-tie in llama.cpp itself (its top two logits are 0.055 apart)
+/// and flipped before the attention numerics were matched (63/64).
+#[test]
+fn smollm2_logits_match_llama_cpp() {
+    let c = compare_with_llama_cpp(64);
     assert!(
-        decisive_same * 100 >= 99 * decisive,
-        "same top-1 at only {decisive_same} of {decisive} decisive positions"
+        c.same_top * 100 >= 99 * c.n_pos,
+        "same top-1 at only {} of {} positions",
+        c.same_top,
+        c.n_pos
     );
+    assert!(c.mean_dlogp < 0.15, "mean |Δ log p| {}", c.mean_dlogp);
     assert!(
-        same_top * 100 >= 95 * n_pos,
-        "same top-1 at only {same_top} of {n_pos} positions"
-    );
-    assert!(mean_dlogp < 0.15, "mean |Δ log p| {mean_dlogp}");
-    assert!(max_dlogp_likely < 0.75, "max |Δ log p| {max_dlogp_likely}");
-    assert!(
-        max_abs_top < 1.5 && max_abs_sampled < 1.5,
+        c.max_abs_top < 1.5 && c.max_abs_sampled < 1.5,
         "logits differ by more than 1.5"
     );
 }
 
-/// Top-2 logit margin below which a position counts as a near-tie (about our measured mean
-/// |Δ log p| against llama.cpp).
-const NEAR_TIE: f32 = 0.1;
+/// Bit-exactness of the forward pass itself: in batches of 4 tokens the matmuls take the
+/// dot-product kernels, whose AVX-512 q4_1·q8_1 / q8_0·q8_0 sums run in ggml's order, and
+/// everything else follows ggml's roundings (tiled flash attention with f32 Q and f16 K/V,
+/// ggml_v_expf in softmax and SwiGLU, RMSNorm squares in f32, RoPE fused as GCC compiles it);
+/// our attention does not depend on the batch size. Measured 2026-11: every logit of all 64
+/// positions equal to llama.cpp's (max |Δ| 0.000000). Other kernel levels sum in another
+/// order and are held to the noise level.
+#[test]
+fn smollm2_logits_bit_exact_with_dot_kernels() {
+    let c = compare_with_llama_cpp(4);
+    let bound = if ingot_infer::kernels::kernels().level() == ingot_infer::kernels::Level::Avx512 {
+        1e-4
+    } else {
+        1.5
+    };
+    assert!(
+        c.max_abs_top <= bound,
+        "logits differ by {} > {bound}, first at position {:?}",
+        c.max_abs_top,
+        c.first_diff
+    );
+    assert_eq!(c.same_top, c.n_pos, "top-1 tokens");
+}
 
 /// Mean over columns of |ours − golden| / golden, per entry.
 fn mean_rel(ours: &[f32], golden: &[f32]) -> f64 {

@@ -238,6 +238,7 @@ pub fn perplexity(
     let mut stats = NllStats::default();
     let start = Instant::now();
     let mut base_buf: Vec<u8> = Vec::new();
+    let mut logits = Vec::new();
     for chunk in 0..n_chunks {
         let mut window = tokens[chunk * n_ctx..(chunk + 1) * n_ctx].to_vec();
         if let Some(bos) = opts.bos {
@@ -245,7 +246,7 @@ pub fn perplexity(
         }
         cache.clear();
         // Logits for positions first..n_ctx-1; the last one predicts nothing and is dropped.
-        let logits = model.forward(&mut cache, &window, first, None)?;
+        model.forward_into(&mut cache, &window, first, None, &mut logits)?;
         let targets = &tokens[chunk * n_ctx + first + 1..(chunk + 1) * n_ctx];
         let rows: Vec<&[f32]> = logits.chunks_exact(n_vocab).take(n_scored).collect();
         let per_pos: Vec<(f64, f64, usize)> = rows

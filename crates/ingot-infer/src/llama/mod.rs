@@ -19,9 +19,15 @@
 //!
 //! Matrix weights are [`QMatrix`] views into the file's bytes (never copied); norm vectors are
 //! borrowed when they are F32 and suitably aligned. The KV cache stores f32, optionally rounded to
-//! f16 precision ([`KvPrecision::F16`], llama.cpp's default cache type, which also rounds the
-//! query before `q·k` as its CPU attention does).
+//! f16 precision ([`KvPrecision::F16`], llama.cpp's default cache type). Attention follows
+//! llama.cpp's tiled CPU flash attention ([`attention`]); the SIMD builds of it are in `arch`.
+//!
+//! Threads: a whole forward call runs inside the rayon pool (one hand-over from the calling
+//! thread per call), so the many short parallel loops of a pass (one per matmul) fork from a
+//! worker and never park the caller; a 1-thread pool then runs everything inline.
 
+mod arch;
+pub mod attention;
 pub mod config;
 pub mod ops;
 
@@ -37,14 +43,16 @@ use ops::{RopeStyle, RopeTable};
 use ingot_quant::QuantError;
 
 use crate::kernels;
-use crate::matmul::{matmul, MatmulScratch, QMatrix};
+use crate::matmul::{matmul, matmul_multi, MatmulScratch, QMatrix};
 use crate::InferError;
 
 /// Largest number of tokens pushed through the layers at once; longer inputs are split.
 pub const MAX_UBATCH: usize = 512;
 
 /// Receives the input of every matrix multiplication (used by imatrix collection).
-pub trait MatmulObserver {
+///
+/// `Send` because the forward pass runs on a rayon worker thread.
+pub trait MatmulObserver: Send {
     /// `x` holds `n` rows of the weight's input columns; `weight` is the GGUF tensor name.
     fn observe(&mut self, weight: &str, x: &[f32], n: usize);
 }
@@ -59,7 +67,7 @@ impl MatmulObserver for NoObserver {
 /// Precision of cached keys and values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KvPrecision {
-    /// Round Q, K and V to f16 as llama.cpp's default F16 cache does (matches its logits best).
+    /// Round K and V to f16 as llama.cpp's default F16 cache does (matches its logits best).
     #[default]
     F16,
     /// Keep full f32 (matches a float reference implementation best).
@@ -96,7 +104,6 @@ struct Layer<'a> {
 struct Mat<'a> {
     name: String,
     m: QMatrix<'a>,
-    rows: usize,
 }
 
 /// A llama-family model whose weights borrow from a [`GgufFile`].
@@ -179,7 +186,6 @@ fn matrix<'a>(
     Ok(Mat {
         name: name.to_string(),
         m,
-        rows,
     })
 }
 
@@ -269,6 +275,37 @@ impl<'a> LlamaModel<'a> {
         output_from: usize,
         observer: Option<&mut dyn MatmulObserver>,
     ) -> Result<Vec<f32>, InferError> {
+        let mut logits = Vec::new();
+        self.forward_into(cache, tokens, output_from, observer, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// [`LlamaModel::forward`] writing the logits into `logits` (cleared first), so a caller
+    /// that decodes many batches reuses one buffer (perplexity: 256 rows × 49,152 logits per
+    /// window for SmolLM2, 48 MiB). Only rows `output_from..` are computed through the last
+    /// layer's FFN and the output head: ask for the rows you need (the last one for
+    /// generation, the scored half of a window for perplexity).
+    pub fn forward_into(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        output_from: usize,
+        observer: Option<&mut dyn MatmulObserver>,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), InferError> {
+        logits.clear();
+        // Run the whole pass on a pool thread: see the module docs.
+        rayon::scope(|_| self.forward_in_pool(cache, tokens, output_from, observer, logits))
+    }
+
+    fn forward_in_pool(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        output_from: usize,
+        observer: Option<&mut dyn MatmulObserver>,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), InferError> {
         let mut none = NoObserver;
         let observer: &mut dyn MatmulObserver = match observer {
             Some(o) => o,
@@ -295,24 +332,14 @@ impl<'a> LlamaModel<'a> {
                 });
             }
         }
-        let mut logits = Vec::new();
         let mut start = 0;
         while start < n {
             let end = (start + MAX_UBATCH).min(n);
             let from = output_from.clamp(start, end) - start;
-            if from < end - start || end == n {
-                let part = self.forward_ubatch(cache, &tokens[start..end], from, &mut *observer)?;
-                if logits.is_empty() {
-                    logits = part; // the common single-batch case: no copy
-                } else {
-                    logits.extend_from_slice(&part);
-                }
-            } else {
-                self.forward_ubatch(cache, &tokens[start..end], end - start, &mut *observer)?;
-            }
+            self.forward_ubatch(cache, &tokens[start..end], from, &mut *observer, logits)?;
             start = end;
         }
-        Ok(logits)
+        Ok(())
     }
 
     fn embed(&self, tokens: &[u32], x: &mut [f32]) -> Result<(), InferError> {
@@ -350,23 +377,30 @@ impl<'a> LlamaModel<'a> {
         tokens: &[u32],
         output_from: usize,
         observer: &mut dyn MatmulObserver,
-    ) -> Result<Vec<f32>, InferError> {
+        logits: &mut Vec<f32>,
+    ) -> Result<(), InferError> {
         let c = &self.config;
         let (d, qd, kvd, hd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.head_dim, c.n_ff);
         let n = tokens.len();
         let p0 = cache.len;
         let round = cache.precision == KvPrecision::F16;
 
-        let mut x = vec![0.0f32; n * d];
-        self.embed(tokens, &mut x)?;
-        let mut h = vec![0.0f32; n * d];
-        let mut q = vec![0.0f32; n * qd];
-        let mut k = vec![0.0f32; n * kvd];
-        let mut v = vec![0.0f32; n * kvd];
-        let mut att = vec![0.0f32; n * qd];
-        let mut o = vec![0.0f32; n * d];
-        let mut gate = vec![0.0f32; n * ff];
-        let mut up = vec![0.0f32; n * ff];
+        let KvCache {
+            kv, scratch, bufs, ..
+        } = cache;
+        // Every buffer is fully written before it is read.
+        let [x, h, q, k, v, att, o, gate, up] = bufs.take([
+            n * d,
+            n * d,
+            n * qd,
+            n * kvd,
+            n * kvd,
+            n * qd,
+            n * d,
+            n * ff,
+            n * ff,
+        ]);
+        self.embed(tokens, x)?;
         let rope = RopeTable::new(
             p0..p0 + n,
             c.n_rot,
@@ -376,19 +410,8 @@ impl<'a> LlamaModel<'a> {
         );
         let style: RopeStyle = c.arch.rope_style();
         let scale = 1.0 / (hd as f32).sqrt();
-        let kern = kernels::try_kernels()?;
+        let level = kernels::try_kernels()?.level;
         let group = c.n_head / c.n_head_kv;
-        let n_kv = p0 + n;
-        let KvCache { kv, scratch, .. } = cache;
-
-        let mut run = |w: &Mat<'_>,
-                       input: &[f32],
-                       rows_n: usize,
-                       out: &mut [f32],
-                       obs: &mut dyn MatmulObserver| {
-            obs.observe(&w.name, input, rows_n);
-            matmul(&w.m, input, rows_n, &mut out[..rows_n * w.rows], scratch)
-        };
 
         let mut n_cur = n;
         for (l, layer) in self.layers.iter().enumerate() {
@@ -398,46 +421,48 @@ impl<'a> LlamaModel<'a> {
                 c.rms_eps,
                 &mut h[..n_cur * d],
             );
-            run(&layer.wq, &h, n, &mut q, observer)?;
-            run(&layer.wk, &h, n, &mut k, observer)?;
-            run(&layer.wv, &h, n, &mut v, observer)?;
+            // One call for the three: the activations are quantized once.
+            run(
+                [&layer.wq, &layer.wk, &layer.wv],
+                h,
+                n,
+                [&mut *q, &mut *k, &mut *v],
+                observer,
+                scratch,
+            )?;
             if let Some(b) = &layer.bq {
-                ops::add_bias(&mut q, b);
+                ops::add_bias(q, b);
             }
             if let Some(b) = &layer.bk {
-                ops::add_bias(&mut k, b);
+                ops::add_bias(k, b);
             }
             if let Some(b) = &layer.bv {
-                ops::add_bias(&mut v, b);
+                ops::add_bias(v, b);
             }
-            rope.apply(&mut q, hd, style);
-            rope.apply(&mut k, hd, style);
+            arch::rope(level, &rope, q, hd, style);
+            arch::rope(level, &rope, k, hd, style);
             if round {
-                round_f16(&mut q);
-                round_f16(&mut k);
-                round_f16(&mut v);
+                // The F16 cache stores rounded keys and values; the tiled flash attention
+                // keeps the query in f32.
+                round_f16(k);
+                round_f16(v);
             }
-            kv.store(l, p0, &k, &v);
+            kv.store(l, p0, k, v);
             let (kc, vc) = (&kv.k[l], &kv.v[l]);
-            let cap = kv.capacity;
+            let (kstride, vstride) = (kv.k_head_len(), kv.v_head_len());
             // One task per (token, KV head): the `group` query heads sharing that KV head are
-            // adjacent in `att`, and are processed four at a time.
-            att.par_chunks_mut(group * hd).enumerate().for_each_init(
-                || vec![0.0f32; 4 * n_kv],
-                |scores, (i, out)| {
+            // adjacent rows of `q` and `att`.
+            att.par_chunks_mut(group * hd)
+                .enumerate()
+                .for_each(|(i, out)| {
                     let (t, kvh) = (i / c.n_head_kv, i % c.n_head_kv);
                     let kv_len = p0 + t + 1;
-                    let base = kvh * cap * hd;
-                    let (kh, vh) = (&kc[base..base + kv_len * hd], &vc[base..base + kv_len * hd]);
-                    let q_row = &q[t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd];
-                    for (qg, og) in q_row.chunks(4 * hd).zip(out.chunks_mut(4 * hd)) {
-                        let qs: Vec<&[f32]> = qg.chunks_exact(hd).collect();
-                        let mut os: Vec<&mut [f32]> = og.chunks_exact_mut(hd).collect();
-                        ops::attend_group(&kern.f32, &qs, kh, vh, kv_len, scale, scores, &mut os);
-                    }
-                },
-            );
-            run(&layer.wo, &att, n, &mut o, observer)?;
+                    let kh = &kc[kvh * kstride..(kvh + 1) * kstride];
+                    let vh = &vc[kvh * vstride..(kvh + 1) * vstride];
+                    let q_rows = &q[t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd];
+                    arch::attend(level, q_rows, kh, vh, hd, kv_len, scale, out);
+                });
+            run([&layer.wo], att, n, [&mut *o], observer, scratch)?;
             if l + 1 == self.layers.len() && output_from > 0 {
                 // Only the requested rows continue through the last FFN and the head.
                 x.copy_within(output_from * d..n * d, 0);
@@ -447,13 +472,26 @@ impl<'a> LlamaModel<'a> {
             let nd = n_cur * d;
             ops::add_in_place(&mut x[..nd], &o[..nd]);
             ops::rms_norm(&x[..nd], &layer.ffn_norm, c.rms_eps, &mut h[..nd]);
-            run(&layer.w_gate, &h[..nd], n_cur, &mut gate, observer)?;
-            run(&layer.w_up, &h[..nd], n_cur, &mut up, observer)?;
+            run(
+                [&layer.w_gate, &layer.w_up],
+                &h[..nd],
+                n_cur,
+                [&mut gate[..n_cur * ff], &mut up[..n_cur * ff]],
+                observer,
+                scratch,
+            )?;
             gate[..n_cur * ff]
                 .par_chunks_mut(ff)
                 .zip(up[..n_cur * ff].par_chunks(ff))
-                .for_each(|(g, u)| ops::swiglu_in_place(g, u));
-            run(&layer.w_down, &gate[..n_cur * ff], n_cur, &mut o, observer)?;
+                .for_each(|(g, u)| arch::swiglu(level, g, u));
+            run(
+                [&layer.w_down],
+                &gate[..n_cur * ff],
+                n_cur,
+                [&mut o[..nd]],
+                observer,
+                scratch,
+            )?;
             ops::add_in_place(&mut x[..nd], &o[..nd]);
         }
         cache.len += n;
@@ -461,23 +499,42 @@ impl<'a> LlamaModel<'a> {
         // `n_cur` rows remain; the requested ones are the last `n - output_from` of them.
         let n_out = n - output_from;
         if n_out == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let first = n_cur - n_out;
         let xs = &x[first * d..n_cur * d];
         ops::rms_norm(xs, &self.output_norm, c.rms_eps, &mut h[..n_out * d]);
-        let mut logits = vec![0.0f32; n_out * c.n_vocab];
+        let start = logits.len();
+        logits.resize(start + n_out * c.n_vocab, 0.0);
         observer.observe(&self.output.name, &h[..n_out * d], n_out);
-        // In slices of rows, so the matmul's output tile stays small for large vocabularies.
-        const HEAD_ROWS: usize = 64;
+        // In slices of rows, bounding the matmul's scratch for large vocabularies (256 rows: a
+        // whole scored half-window of perplexity at once, so the weights are repacked once).
+        const HEAD_ROWS: usize = 256;
         for (xs, ys) in h[..n_out * d]
             .chunks(HEAD_ROWS * d)
-            .zip(logits.chunks_mut(HEAD_ROWS * c.n_vocab))
+            .zip(logits[start..].chunks_mut(HEAD_ROWS * c.n_vocab))
         {
-            matmul(&self.output.m, xs, xs.len() / d, ys, &mut cache.scratch)?;
+            matmul(&self.output.m, xs, xs.len() / d, ys, scratch)?;
         }
-        Ok(logits)
+        Ok(())
     }
+}
+
+/// `ys[i] = ws[i]·input` for `rows_n` rows of input, each output exactly `rows_n × rows`;
+/// the input is shown to `obs` once per weight. Matrices sharing an input go through one
+/// [`matmul_multi`] call, which quantizes the activations once.
+fn run<const N: usize>(
+    ws: [&Mat<'_>; N],
+    input: &[f32],
+    rows_n: usize,
+    mut ys: [&mut [f32]; N],
+    obs: &mut dyn MatmulObserver,
+    scratch: &mut MatmulScratch,
+) -> Result<(), InferError> {
+    for w in ws {
+        obs.observe(&w.name, input, rows_n);
+    }
+    matmul_multi(&ws.map(|w| w.m), input, rows_n, &mut ys, scratch)
 }
 
 fn round_f16(x: &mut [f32]) {
@@ -486,14 +543,33 @@ fn round_f16(x: &mut [f32]) {
     }
 }
 
-/// Keys and values of every past position, per layer, laid out `[kv_head][position][head_dim]`
-/// so one head's history is contiguous; plus the matmul scratch reused across calls.
+/// Keys and values of every past position, per layer: keys `[kv_head][tile][head_dim][64]`
+/// (tile-transposed, see [`attention`]), values `[kv_head][position][head_dim]`, so one head's
+/// history is contiguous; plus the matmul scratch reused across calls.
 pub struct KvCache {
     kv: KvData,
     len: usize,
     capacity: usize,
     precision: KvPrecision,
     scratch: MatmulScratch,
+    bufs: Buffers,
+}
+
+/// The activations of a forward pass, kept across calls so the token loop allocates nothing
+/// once they have grown to the largest batch.
+#[derive(Default)]
+struct Buffers {
+    v: [Vec<f32>; 9],
+}
+
+impl Buffers {
+    /// The nine buffers, resized to `lens` (contents unspecified).
+    fn take(&mut self, lens: [usize; 9]) -> [&mut [f32]; 9] {
+        for (b, &len) in self.v.iter_mut().zip(&lens) {
+            b.resize(len, 0.0);
+        }
+        self.v.each_mut().map(|b| b.as_mut_slice())
+    }
 }
 
 struct KvData {
@@ -506,11 +582,13 @@ struct KvData {
 
 impl KvCache {
     fn new(c: &LlamaConfig, capacity: usize, precision: KvPrecision) -> Self {
-        let per_layer = c.n_head_kv * capacity * c.head_dim;
+        let tiles = capacity.div_ceil(attention::KV_TILE);
+        let k_len = c.n_head_kv * tiles * attention::KV_TILE * c.head_dim;
+        let v_len = c.n_head_kv * capacity * c.head_dim;
         Self {
             kv: KvData {
-                k: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
-                v: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
+                k: (0..c.n_layer).map(|_| vec![0.0; k_len]).collect(),
+                v: (0..c.n_layer).map(|_| vec![0.0; v_len]).collect(),
                 capacity,
                 n_head_kv: c.n_head_kv,
                 head_dim: c.head_dim,
@@ -519,6 +597,7 @@ impl KvCache {
             capacity,
             precision,
             scratch: MatmulScratch::default(),
+            bufs: Buffers::default(),
         }
     }
 
@@ -544,22 +623,33 @@ impl KvCache {
 
     /// Bytes held by the cached keys and values.
     pub fn bytes(&self) -> usize {
-        2 * self.kv.k.len()
+        self.kv.k.len()
+            * (self.kv.k_head_len() + self.kv.v_head_len())
             * self.kv.n_head_kv
-            * self.capacity
-            * self.kv.head_dim
             * std::mem::size_of::<f32>()
     }
 }
 
 impl KvData {
+    /// Elements of one KV head's keys (whole tiles).
+    fn k_head_len(&self) -> usize {
+        self.capacity.div_ceil(attention::KV_TILE) * attention::KV_TILE * self.head_dim
+    }
+
+    /// Elements of one KV head's values.
+    fn v_head_len(&self) -> usize {
+        self.capacity * self.head_dim
+    }
+
     fn store(&mut self, layer: usize, p0: usize, k: &[f32], v: &[f32]) {
-        let (hd, cap) = (self.head_dim, self.capacity);
+        let hd = self.head_dim;
         let kvd = self.n_head_kv * hd;
+        let (kstride, vstride) = (self.k_head_len(), self.v_head_len());
         for (t, (kr, vr)) in k.chunks_exact(kvd).zip(v.chunks_exact(kvd)).enumerate() {
             for h in 0..self.n_head_kv {
-                let dst = (h * cap + p0 + t) * hd;
-                self.k[layer][dst..dst + hd].copy_from_slice(&kr[h * hd..(h + 1) * hd]);
+                let kh = &mut self.k[layer][h * kstride..(h + 1) * kstride];
+                attention::store_key(kh, hd, p0 + t, &kr[h * hd..(h + 1) * hd]);
+                let dst = h * vstride + (p0 + t) * hd;
                 self.v[layer][dst..dst + hd].copy_from_slice(&vr[h * hd..(h + 1) * hd]);
             }
         }
