@@ -374,3 +374,28 @@ fn every_flipped_header_byte_fails_to_parse_or_to_verify() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("header digest differs"));
 }
+
+/// A reader that has a file mapped keeps seeing the old, complete file while a writer replaces
+/// it with a much shorter one: the writer renames a new inode over the path instead of
+/// truncating in place (which would make touching the old pages raise SIGBUS and kill this
+/// test process). See formats/container.md, "Mapped files changed underneath a reader".
+#[test]
+fn a_mapped_reader_survives_the_file_being_replaced_by_a_shorter_one() {
+    let dir = ingot_tests::temp_dir();
+    let path = dir.path().join("m.gguf");
+    let write = |n: u64, byte: u8| {
+        let mut w = ingot_format::GgufWriter::new(&path);
+        w.add_tensor("t", &[n], GgmlType::F32).unwrap();
+        w.write_tensor(&vec![byte; 4 * n as usize]).unwrap();
+        w.finish().unwrap();
+    };
+    write(1 << 20, 1); // 4 MiB of data
+    let old = GgufFile::open(&path).unwrap();
+    write(8, 2); // 32 bytes: the path now names a file far shorter than the map
+    let bytes = old.tensor("t").unwrap().bytes();
+    assert_eq!(bytes.len(), 4 << 20);
+    assert!(bytes.iter().all(|&b| b == 1), "old pages changed");
+    old.verify().unwrap();
+    let new = GgufFile::open(&path).unwrap();
+    assert_eq!(new.tensor("t").unwrap().bytes(), &[2u8; 32][..]);
+}
