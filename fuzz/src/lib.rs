@@ -133,36 +133,15 @@ fn touch_imatrix(im: &Imatrix, format: ImatrixFormat) {
     }
 }
 
-/// The safetensors directory reader. Input layout: one flag byte; if bit 0 is set, a u16
-/// little-endian length and that many bytes of `model.safetensors.index.json`; the rest is the
-/// shard, written as both `model.safetensors` and `model-00001-of-00001.safetensors`.
+/// The safetensors directory reader: the input (see [`split_safetensors_input`]) is written
+/// into a scratch directory ([`write_safetensors_dir`]), which `Shards::open` then reads;
+/// every tensor it lists must have exactly its shape's bytes.
 pub fn safetensors(data: &[u8]) {
-    let Some((&flags, rest)) = data.split_first() else {
+    let Some((index, shard)) = split_safetensors_input(data) else {
         return;
     };
-    let (index, shard) = if flags & 1 == 1 {
-        let Some(len) = rest.get(..2) else { return };
-        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
-        let Some(index) = rest.get(2..2 + len) else {
-            return;
-        };
-        (Some(index), &rest[2 + len..])
-    } else {
-        (None, rest)
-    };
     let dir = scratch_dir();
-    let write = |name: &str, bytes: &[u8]| {
-        std::fs::write(dir.join(name), bytes).expect("writing into the scratch directory")
-    };
-    let index_path = dir.join("model.safetensors.index.json");
-    match index {
-        Some(i) => write("model.safetensors.index.json", i),
-        None => {
-            let _ = std::fs::remove_file(&index_path);
-        }
-    }
-    write("model.safetensors", shard);
-    write("model-00001-of-00001.safetensors", shard);
+    write_safetensors_dir(&dir, index, shard);
     let Ok(shards) = ingot_convert::source::Shards::open(&dir) else {
         return;
     };
@@ -175,6 +154,37 @@ pub fn safetensors(data: &[u8]) {
         assert_eq!(expected, Some(bytes.len() as u64), "tensor {name}");
         let _ = (bytes.first(), bytes.last());
     }
+}
+
+/// The safetensors target's input layout: one flag byte; if bit 0 is set, a u16
+/// little-endian length and that many bytes of `model.safetensors.index.json`; the rest is the
+/// shard. `None` when the input is too short for the layout it announces.
+pub fn split_safetensors_input(data: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let (&flags, rest) = data.split_first()?;
+    if flags & 1 == 0 {
+        return Some((None, rest));
+    }
+    let len = rest.get(..2)?;
+    let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+    let index = rest.get(2..2 + len)?;
+    Some((Some(index), &rest[2 + len..]))
+}
+
+/// Writes a model directory: the shard as both `model.safetensors` and
+/// `model-00001-of-00001.safetensors` (the name seed indexes use), and the index if given
+/// (removing a previous one if not).
+pub fn write_safetensors_dir(dir: &Path, index: Option<&[u8]>, shard: &[u8]) {
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes).expect("writing into the scratch directory")
+    };
+    match index {
+        Some(i) => write("model.safetensors.index.json", i),
+        None => {
+            let _ = std::fs::remove_file(dir.join("model.safetensors.index.json"));
+        }
+    }
+    write("model.safetensors", shard);
+    write("model-00001-of-00001.safetensors", shard);
 }
 
 /// A directory private to this process for the safetensors target (created once; the files

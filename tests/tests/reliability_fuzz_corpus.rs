@@ -50,3 +50,37 @@ fn tokenizer_corpus() {
 fn quant_corpus() {
     replay("quant", fuzz_bodies::quant);
 }
+
+/// The seeds are valid inputs that get past parsing, so the fuzzer starts from inputs that
+/// reach the deep code (tensor views, tokenizer encoding, imatrix entries, shard tensors).
+#[test]
+fn seeds_reach_the_code_under_test() {
+    let seeds = ingot_tests::workspace_root().join("fuzz").join("seeds");
+    let files = |t: &str| fuzz_bodies::corpus_files(&seeds.join(t));
+    for p in files("gguf") {
+        ingot_format::GgufFile::from_bytes(std::fs::read(&p).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+    for p in files("tokenizer") {
+        let f = ingot_format::GgufFile::from_bytes(std::fs::read(&p).unwrap()).unwrap();
+        let tok = ingot_tokenizer::Tokenizer::from_gguf(&f)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(!tok.encode("Hello world", false, false).is_empty());
+    }
+    for p in files("imatrix") {
+        let (im, _) = ingot_quant::imatrix::Imatrix::from_bytes(std::fs::read(&p).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(!im.is_empty());
+    }
+    let st = files("safetensors");
+    assert_eq!(st.len(), 2);
+    for p in st {
+        let data = std::fs::read(&p).unwrap();
+        let (index, shard) = fuzz_bodies::split_safetensors_input(&data).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        fuzz_bodies::write_safetensors_dir(dir.path(), index, shard);
+        let shards = ingot_convert::source::Shards::open(dir.path())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(shards.tensors.len(), 3);
+    }
+}
