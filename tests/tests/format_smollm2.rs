@@ -109,7 +109,7 @@ fn smollm2_rewrite_with_integrity_verifies_and_reads_equal() {
     w.finish().unwrap();
     let copy = GgufFile::open(&out).unwrap();
     copy.verify().unwrap();
-    assert_eq!(copy.metadata_len(), file.metadata_len() + 2);
+    assert_eq!(copy.metadata_len(), file.metadata_len() + 3);
     for (k, v) in file.metadata() {
         assert_eq!(copy.get(k), Some(v), "{k}");
     }

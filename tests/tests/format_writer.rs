@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ingot_format::integrity::{DATA_BLAKE3_KEY, TENSOR_XXH3_KEY};
+use ingot_format::integrity::{DATA_BLAKE3_KEY, HEADER_BLAKE3_KEY, TENSOR_XXH3_KEY};
 use ingot_format::split::{SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
 use ingot_format::{
     At, FormatError, GgmlType, GgufFile, GgufWriter, SplitPolicy, Value, WriterOptions,
@@ -247,9 +247,11 @@ fn verify_names_every_corrupted_tensor() {
         Err(FormatError::IntegrityMismatch {
             tensors,
             data_section,
+            header,
         }) => {
             assert_eq!(tensors, vec!["t1", "t3"]);
             assert!(data_section);
+            assert!(!header);
         }
         r => panic!("{r:?}"),
     }
@@ -265,7 +267,7 @@ fn verify_names_every_corrupted_tensor() {
     bad[last] = 1;
     assert!(matches!(
         GgufFile::from_bytes(bad).unwrap().verify(),
-        Err(FormatError::IntegrityMismatch { ref tensors, data_section: true }) if tensors.is_empty()
+        Err(FormatError::IntegrityMismatch { ref tensors, data_section: true, header: false }) if tensors.is_empty()
     ));
 }
 
@@ -449,7 +451,7 @@ fn copy_metadata_drops_stale_digests_and_split_keys() {
         let keys: Vec<&str> = f.metadata().map(|(k, _)| k).collect();
         let mut want = vec!["general.architecture", "test.n"];
         if integrity {
-            want.extend([TENSOR_XXH3_KEY, DATA_BLAKE3_KEY]);
+            want.extend([TENSOR_XXH3_KEY, DATA_BLAKE3_KEY, HEADER_BLAKE3_KEY]);
         }
         assert_eq!(keys, want);
     }

@@ -36,7 +36,7 @@ fn text_report_has_header_metadata_tensors_and_totals() {
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(
-        s.contains("GGUF v3, alignment 32, 5 metadata keys, 2 tensors"),
+        s.contains("GGUF v3, alignment 32, 6 metadata keys, 2 tensors"),
         "{s}"
     );
     assert!(s.contains("llama.block_count"));

@@ -375,12 +375,15 @@ pub enum FormatError {
         problem: &'static str,
     },
     /// Recomputed hashes differ from the stored ones.
-    #[error("integrity check failed: {} tensor(s) differ {tensors:?}{}", tensors.len(), if *data_section { ", data-section digest differs" } else { "" })]
+    #[error("integrity check failed: {} tensor(s) differ {tensors:?}{}{}", tensors.len(), if *data_section { ", data-section digest differs" } else { "" }, if *header { ", header digest differs (metadata or tensor infos changed)" } else { "" })]
     IntegrityMismatch {
         /// Every tensor whose xxh3 differs.
         tensors: Vec<String>,
         /// Whether the blake3 digest of the data section differs.
         data_section: bool,
+        /// Whether the blake3 digest of the header (metadata and tensor infos, integrity
+        /// values excluded) differs.
+        header: bool,
     },
     /// Writer: a metadata key in ingot's reserved namespace while integrity keys are on.
     #[error("metadata key {key:?} is reserved for ingot's writer")]

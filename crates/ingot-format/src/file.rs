@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{At, FormatError, Result};
-use crate::integrity::{self, DATA_BLAKE3_KEY, TENSOR_XXH3_KEY};
+use crate::integrity::{self, DATA_BLAKE3_KEY, HEADER_BLAKE3_KEY, TENSOR_XXH3_KEY};
 use crate::map::Backing;
 use crate::parse::{parse_header, Header, TensorInfo};
 use crate::split::{self, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
@@ -23,6 +23,9 @@ struct Shard {
     /// This shard's integrity values, if present.
     xxh3: Option<Value>,
     blake3: Option<Value>,
+    header_blake3: Option<Value>,
+    /// Encoded values of the `ingot.integrity.*` keys (zeroed for the header digest).
+    reserved_values: Vec<std::ops::Range<u64>>,
 }
 
 /// A parsed, validated GGUF model: one file, or every shard of a split model.
@@ -186,6 +189,7 @@ impl GgufFile {
         for (i, (path, backing, h)) in parts.into_iter().enumerate() {
             let get = |k: &str| h.key_index.get(k).map(|&j| h.kvs[j].1.clone());
             let (xxh3, blake3) = (get(TENSOR_XXH3_KEY), get(DATA_BLAKE3_KEY));
+            let header_blake3 = get(HEADER_BLAKE3_KEY);
             let start = tensors.len();
             let mut h = h;
             tensors.extend(std::mem::take(&mut h.tensors).into_iter().map(|mut t| {
@@ -199,6 +203,8 @@ impl GgufFile {
                 tensors: start..tensors.len(),
                 xxh3,
                 blake3,
+                header_blake3,
+                reserved_values: std::mem::take(&mut h.reserved_values),
             });
             if first.is_none() {
                 first = Some(h);
@@ -453,16 +459,17 @@ impl GgufFile {
     pub fn has_integrity(&self) -> bool {
         self.shards
             .iter()
-            .all(|s| s.xxh3.is_some() && s.blake3.is_some())
+            .all(|s| s.xxh3.is_some() && s.blake3.is_some() && s.header_blake3.is_some())
     }
 
     /// Recomputes the integrity digests written by [`crate::GgufWriter`] (see
     /// [`crate::integrity`]) and compares them with the stored ones. Reads every tensor byte.
+    /// Also recomputes the header digest, so changed metadata or tensor infos are caught.
     /// Returns [`FormatError::IntegrityMismatch`] naming every tensor whose bytes changed, or
     /// [`FormatError::NoIntegrity`] if the file carries no digests.
     pub fn verify(&self) -> Result<()> {
         let mut bad = Vec::new();
-        let mut data_bad = false;
+        let (mut data_bad, mut header_bad) = (false, false);
         for s in &self.shards {
             let xxh3 = match &s.xxh3 {
                 None => {
@@ -478,20 +485,8 @@ impl GgufFile {
                     })
                 }
             };
-            let blake = match &s.blake3 {
-                None => {
-                    return Err(FormatError::NoIntegrity {
-                        key: DATA_BLAKE3_KEY,
-                    })
-                }
-                Some(Value::String(h)) if h.len() == 64 => h,
-                Some(_) => {
-                    return Err(FormatError::BadIntegrityKey {
-                        key: DATA_BLAKE3_KEY,
-                        problem: "not a string of 64 hex digits",
-                    })
-                }
-            };
+            let blake = hex_digest(&s.blake3, DATA_BLAKE3_KEY)?;
+            let head = hex_digest(&s.header_blake3, HEADER_BLAKE3_KEY)?;
             if xxh3.len() != s.tensors.len() {
                 return Err(FormatError::BadIntegrityKey {
                     key: TENSOR_XXH3_KEY,
@@ -508,15 +503,32 @@ impl GgufFile {
             if integrity::hex(&blake3::hash(data)) != *blake {
                 data_bad = true;
             }
+            let header = bytes.get(..s.data_offset as usize).unwrap_or(bytes);
+            if integrity::hex(&integrity::header_digest(header, &s.reserved_values)) != *head {
+                header_bad = true;
+            }
         }
-        if bad.is_empty() && !data_bad {
+        if bad.is_empty() && !data_bad && !header_bad {
             Ok(())
         } else {
             Err(FormatError::IntegrityMismatch {
                 tensors: bad,
                 data_section: data_bad,
+                header: header_bad,
             })
         }
+    }
+}
+
+/// A stored BLAKE3 digest: a string of 64 hex digits under `key`.
+fn hex_digest<'v>(v: &'v Option<Value>, key: &'static str) -> Result<&'v str> {
+    match v {
+        None => Err(FormatError::NoIntegrity { key }),
+        Some(Value::String(h)) if h.len() == 64 => Ok(h),
+        Some(_) => Err(FormatError::BadIntegrityKey {
+            key,
+            problem: "not a string of 64 hex digits",
+        }),
     }
 }
 

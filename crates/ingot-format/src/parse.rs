@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{At, FormatError, Result};
+use crate::integrity::RESERVED_PREFIX;
 use crate::types::GgmlType;
 use crate::value::{Array, Value, ValueType};
 use crate::{MAX_ARRAY_DEPTH, MAX_DIMS, MAX_TENSOR_NAME};
@@ -99,6 +100,9 @@ pub(crate) struct Header {
     pub tensors: Vec<TensorInfo>,
     pub alignment: u64,
     pub data_offset: u64,
+    /// Byte ranges of the encoded values (after the value type id) of every
+    /// `ingot.integrity.*` key, in file order: the header digest treats them as zeros.
+    pub reserved_values: Vec<std::ops::Range<u64>>,
 }
 
 /// Bounds-checked little-endian reader over the file bytes.
@@ -210,6 +214,7 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
     let mut kvs: Vec<(String, Value)> = Vec::with_capacity(prealloc(n_kv));
     let mut key_index: HashMap<String, usize> = HashMap::with_capacity(prealloc(n_kv));
     let mut alignment = DEFAULT_ALIGNMENT;
+    let mut reserved_values = Vec::new();
     for _ in 0..n_kv {
         let key_at = c.offset();
         let key = c.string(&|| format!("metadata key at byte {key_at}"))?;
@@ -233,6 +238,9 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         })?;
         let value_at = c.offset();
         let value = read_value(&mut c, &key, ty, 0)?;
+        if key.starts_with(RESERVED_PREFIX) {
+            reserved_values.push(value_at..c.offset());
+        }
         if key == ALIGNMENT_KEY {
             alignment = match value {
                 Value::U32(a) if a.is_power_of_two() => u64::from(a),
@@ -338,6 +346,7 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         tensors,
         alignment,
         data_offset,
+        reserved_values,
     })
 }
 
@@ -405,15 +414,18 @@ pub(crate) fn tensor_n_bytes(name: &str, dims: &[u64], ty: GgmlType, at: At) -> 
         .try_fold(1u64, |acc, &d| acc.checked_mul(d).filter(|&p| p <= LIMIT))
         .ok_or_else(overflow)?;
     let ne0 = dims[0];
-    let row = ty
-        .row_bytes(ne0)
-        .ok_or_else(|| FormatError::NotBlockMultiple {
+    if ne0 % ty.block_size() as u64 != 0 {
+        return Err(FormatError::NotBlockMultiple {
             tensor: name.to_owned(),
             at,
             ty,
             ne0,
             block_size: ty.block_size(),
-        })?;
+        });
+    }
+    // A whole number of blocks: `None` here can only mean the row's byte size overflows (for
+    // example F32 with ne[0] = 2^62), which is an overflow, not a block-size problem.
+    let row = ty.row_bytes(ne0).ok_or_else(overflow)?;
     let rows = n_elements / ne0;
     row.checked_mul(rows)
         .filter(|&b| b <= LIMIT)

@@ -14,6 +14,15 @@
 //! Everything is written to a temp file in the destination's directory (so the rename is
 //! atomic); an error or dropping the writer before `finish` deletes it. The destination is
 //! never touched until the file is complete.
+//!
+//! A process killed outright (SIGKILL, power loss) cannot delete its temp file. Temp names
+//! therefore carry the writer's process id, `.{dest name}.ingot-tmp.{pid}.{n}`, and when a
+//! writer starts streaming it removes every such file in the destination's directory whose
+//! process no longer exists (checked through `/proc/{pid}`; where `/proc` is not available,
+//! nothing is removed). Temps of live processes, including this one's other writers, are left
+//! alone. Caveat: a writer running in another PID namespace (another container sharing the
+//! directory) looks dead from here; its temp would be removed and its `finish` would then fail
+//! with an error, never with a corrupt destination.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -23,7 +32,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{At, FormatError, Result};
 use crate::file::GgufFile;
-use crate::integrity::{self, DATA_BLAKE3_KEY, RESERVED_PREFIX, TENSOR_XXH3_KEY};
+use crate::integrity::{
+    self, DATA_BLAKE3_KEY, HEADER_BLAKE3_KEY, RESERVED_PREFIX, TENSOR_XXH3_KEY,
+};
 use crate::parse::{align_up, tensor_n_bytes, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC};
 use crate::split::{self, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT};
 use crate::types::GgmlType;
@@ -137,6 +148,43 @@ impl std::fmt::Debug for GgufWriter {
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Marks a writer's temp file: `.{dest name}{TEMP_INFIX}{pid}.{n}`.
+const TEMP_INFIX: &str = ".ingot-tmp.";
+
+/// The writer process id in a temp file name of ours, or `None` for any other name.
+fn temp_pid(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(TEMP_INFIX)?;
+    let (pid, n) = tail.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(n))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Removes temp files left in `dir` by writers whose process has died (see the module docs).
+/// Best effort: an unreadable directory or a failed removal is not an error (the temp files
+/// never affect the destination; they only waste space).
+fn remove_stale_temps(dir: &Path) {
+    let proc_dir = Path::new("/proc");
+    if !proc_dir.join("self").exists() {
+        return; // no way to tell dead processes from live ones
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let me = std::process::id();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(temp_pid) else {
+            continue;
+        };
+        if pid != me && !proc_dir.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
 
 impl GgufWriter {
     /// A writer for `dest` with default options. Nothing is created until data is streamed
@@ -428,6 +476,7 @@ impl GgufWriter {
                 what: "using a finished writer",
             }),
             Phase::Declaring => {
+                remove_stale_temps(&dir_of(&self.dest));
                 let stream = self.plan()?;
                 self.phase = Phase::Streaming(Box::new(stream));
                 Ok(())
@@ -633,20 +682,31 @@ fn open_shard(
         encode_kv(&mut h, k, v);
         n_kv += 1;
     }
-    let (mut xxh3_at, mut blake3_at) = (None, None);
+    let (mut xxh3_at, mut blake3_at, mut header_at) = (None, None, None);
+    // Encoded values of the integrity keys: zeros for the header digest.
+    let mut reserved = Vec::new();
     if opts.integrity {
         encode_str(TENSOR_XXH3_KEY, &mut h);
         h.extend_from_slice(&ValueType::Array.id().to_le_bytes());
+        let value_at = h.len() as u64;
         h.extend_from_slice(&ValueType::U64.id().to_le_bytes());
         h.extend_from_slice(&(range.len() as u64).to_le_bytes());
         xxh3_at = Some(h.len() as u64);
         h.resize(h.len() + 8 * range.len(), 0);
-        encode_str(DATA_BLAKE3_KEY, &mut h);
-        h.extend_from_slice(&ValueType::String.id().to_le_bytes());
-        h.extend_from_slice(&64u64.to_le_bytes());
-        blake3_at = Some(h.len() as u64);
-        h.resize(h.len() + 64, b'0');
-        n_kv += 2;
+        reserved.push(value_at..h.len() as u64);
+        for (key, at) in [
+            (DATA_BLAKE3_KEY, &mut blake3_at),
+            (HEADER_BLAKE3_KEY, &mut header_at),
+        ] {
+            encode_str(key, &mut h);
+            h.extend_from_slice(&ValueType::String.id().to_le_bytes());
+            let value_at = h.len() as u64;
+            h.extend_from_slice(&64u64.to_le_bytes());
+            *at = Some(h.len() as u64);
+            h.resize(h.len() + 64, b'0');
+            reserved.push(value_at..h.len() as u64);
+        }
+        n_kv += 3;
     }
     h[n_kv_at..n_kv_at + 8].copy_from_slice(&n_kv.to_le_bytes());
     let mut offset = 0u64;
@@ -667,6 +727,11 @@ fn open_shard(
     }
     let padded = align_up(h.len() as u64, align).unwrap_or(h.len() as u64);
     h.resize(padded as usize, 0);
+    if let Some(at) = header_at.map(|a| a as usize) {
+        // Everything the header digest covers is final now (it excludes the reserved values).
+        let digest = integrity::hex(&integrity::header_digest(&h, &reserved));
+        h[at..at + 64].copy_from_slice(digest.as_bytes());
+    }
 
     let fin = &s.finals[i];
     let name = fin
@@ -674,7 +739,7 @@ fn open_shard(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out.gguf".into());
     let temp = dir_of(dest).join(format!(
-        ".{name}.ingot-tmp.{}.{}",
+        ".{name}{TEMP_INFIX}{}.{}",
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
@@ -735,5 +800,27 @@ fn remove_temps(s: Stream) {
     drop(open);
     for t in temps {
         let _ = std::fs::remove_file(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temp_pid;
+
+    #[test]
+    fn temp_names_are_recognised_and_nothing_else_is() {
+        assert_eq!(temp_pid(".m.gguf.ingot-tmp.1234.0"), Some(1234));
+        assert_eq!(temp_pid(".a.ingot-tmp.b.gguf.ingot-tmp.7.12"), Some(7));
+        for other in [
+            "m.gguf",
+            "m.gguf.ingot-tmp.1234.0",
+            ".m.gguf.ingot-tmp.1234",
+            ".m.gguf.ingot-tmp.12x4.0",
+            ".m.gguf.ingot-tmp..0",
+            ".m.gguf.ingot-tmp.1.0.bak",
+            ".m.gguf.ingot-tmp.99999999999.0",
+        ] {
+            assert_eq!(temp_pid(other), None, "{other}");
+        }
     }
 }

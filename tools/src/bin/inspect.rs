@@ -209,7 +209,7 @@ fn print_text(
         None => {}
         Some(Ok(())) => writeln!(
             out,
-            "\nverify: ok (xxh3 of every tensor, blake3 of the data section)"
+            "\nverify: ok (xxh3 of every tensor, blake3 of the data section and of the header)"
         )?,
         Some(Err(e)) => writeln!(out, "\nverify: FAILED: {e}")?,
     }
@@ -292,9 +292,10 @@ fn to_json(file: &GgufFile, args: &Args, verify: Option<&Result<(), FormatError>
                 e @ FormatError::IntegrityMismatch {
                     tensors,
                     data_section,
+                    header,
                 },
             ) => json!({"ok": false, "error": e.to_string(), "tensors": tensors,
-                         "data_section": data_section}),
+                         "data_section": data_section, "header": header}),
             Err(e) => json!({"ok": false, "error": e.to_string()}),
         };
     }
