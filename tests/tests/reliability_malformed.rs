@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 
 use ingot_format::{At, FormatError, GgufFile};
-use ingot_quant::imatrix::{Imatrix, ImatrixError, ImatrixFormat};
-use ingot_quant::pipeline::{Prepared, QuantizeError, QuantizeOptions};
+use ingot_quant::imatrix::{Imatrix, ImatrixFormat};
+use ingot_quant::pipeline::{Prepared, QuantizeOptions};
 use ingot_quant::plan::FileType;
+use ingot_quant::QuantError;
 
 fn malformed(name: &str) -> PathBuf {
     ingot_tests::testdata().join("malformed").join(name)
@@ -184,12 +185,29 @@ fn imatrix_length_disagreeing_with_the_model() {
     let name = "blk.0.attn_q.weight";
     let row = model.tensor(name).unwrap().shape()[0] as usize;
     assert_eq!(row, 64);
-    let is_mismatch = |e: &ImatrixError| matches!(e, ImatrixError::LengthMismatch { name: n, entry_len: 48, expected: 64 } if n == name);
+    let is_mismatch = |e: &QuantError| match e {
+        QuantError::ImatrixLengthMismatch {
+            name: n,
+            entry_len: 48,
+            expected: 64,
+        } => n == name,
+        QuantError::InTensor { tensor, source } => {
+            tensor == name
+                && matches!(
+                    &**source,
+                    QuantError::ImatrixLengthMismatch {
+                        entry_len: 48,
+                        expected: 64,
+                        ..
+                    }
+                )
+        }
+        _ => false,
+    };
     let e = im.weights_for(name, row, 1).unwrap_err();
     assert!(is_mismatch(&e), "{e}");
     match Prepared::new(&model, Some(im), &QuantizeOptions::new(FileType::Q8_0)) {
-        Err(QuantizeError::Imatrix(e)) => assert!(is_mismatch(&e), "{e}"),
-        Err(e) => panic!("wrong error: {e}"),
+        Err(e) => assert!(is_mismatch(&e), "wrong error: {e}"),
         Ok(_) => panic!("an imatrix of the wrong length was accepted"),
     }
 }
