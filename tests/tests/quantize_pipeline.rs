@@ -361,3 +361,47 @@ fn reference_option_gives_ggml_reference_blocks_for_unweighted_tensors() {
     }
     assert_eq!(f.tensor(name).unwrap().bytes(), &want[..]);
 }
+
+/// `thorough_unweighted` routes unweighted legacy tensors through `QuantMode::Thorough`: the
+/// output equals that mode row by row, and its plain error is no higher than the default's.
+#[test]
+fn thorough_option_uses_the_thorough_search_for_unweighted_tensors() {
+    let dir = ingot_tests::temp_dir();
+    let input = dir.path().join("in.gguf");
+    let src = write_model(&input, &Spec::small());
+    let (name, shape, vals) = src.iter().find(|t| t.0 == "blk.1.attn_q.weight").unwrap();
+    let row = shape[0] as usize;
+    let row_bytes = GgmlType::Q4_0.row_bytes(shape[0]).unwrap() as usize;
+    let encode = |mode| {
+        let mut bytes = vec![0u8; row_bytes * vals.len() / row];
+        for (x, o) in vals.chunks(row).zip(bytes.chunks_mut(row_bytes)) {
+            ingot_quant::quantize_row(GgmlType::Q4_0, x, None, mode, o).unwrap();
+        }
+        bytes
+    };
+    let sq_err = |bytes: &[u8]| {
+        let mut y = vec![0f32; vals.len()];
+        ingot_quant::dequantize_row(GgmlType::Q4_0, bytes, &mut y).unwrap();
+        vals.iter()
+            .zip(&y)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum::<f64>()
+    };
+    let mut o = QuantizeOptions::new(FileType::Q4_0);
+    o.thorough_unweighted = true;
+    let out = dir.path().join("thorough.gguf");
+    quantize(&input, &out, &o, None);
+    let f = GgufFile::open(&out).unwrap();
+    let got = f.tensor(name).unwrap().bytes();
+    assert_eq!(got, &encode(ingot_quant::QuantMode::Thorough)[..]);
+    let default = encode(ingot_quant::QuantMode::Default);
+    assert_ne!(
+        got,
+        &default[..],
+        "thorough and default gave the same bytes"
+    );
+    assert!(
+        sq_err(got) <= sq_err(&default),
+        "thorough error above the default's"
+    );
+}

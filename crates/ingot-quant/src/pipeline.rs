@@ -187,6 +187,10 @@ pub struct QuantizeOptions {
     /// output, much faster) instead of ingot's plain-error search. Weighted tensors always use
     /// the weighted quantizer.
     pub reference_unweighted: bool,
+    /// For tensors without importance weights, run the legacy types' full candidate search
+    /// ([`QuantMode::Thorough`]: lower plain error than the default, several times slower).
+    /// Ignored when `reference_unweighted` is set; K-quants and Q8_0 treat it as the default.
+    pub thorough_unweighted: bool,
 }
 
 impl QuantizeOptions {
@@ -203,6 +207,7 @@ impl QuantizeOptions {
             keep_split: false,
             integrity: true,
             reference_unweighted: false,
+            thorough_unweighted: false,
         }
     }
 }
@@ -366,6 +371,7 @@ pub struct Prepared<'f> {
     split: SplitPolicy,
     keep_split: bool,
     reference_unweighted: bool,
+    thorough_unweighted: bool,
 }
 
 impl std::fmt::Debug for Prepared<'_> {
@@ -469,6 +475,7 @@ impl<'f> Prepared<'f> {
             split: opts.split,
             keep_split: opts.keep_split,
             reference_unweighted: opts.reference_unweighted,
+            thorough_unweighted: opts.thorough_unweighted,
         })
     }
 
@@ -616,7 +623,11 @@ impl<'f> Prepared<'f> {
         // Rows per matrix: an expert tensor [n_in, n_out, n_expert] has n_out rows per expert.
         let rows_per_matrix = t.shape.get(1).copied().unwrap_or(1).max(1);
         let weights = self.weights[j.tensor].as_deref();
-        let reference = self.reference_unweighted && weights.is_none();
+        let mode = match (weights, self.reference_unweighted, self.thorough_unweighted) {
+            (None, true, _) => QuantMode::Reference,
+            (None, false, true) => QuantMode::Thorough,
+            _ => QuantMode::Default,
+        };
         let first = j.first_row;
         out.par_chunks_mut(j.dst_row as usize)
             .zip(src.par_chunks(j.src_row as usize))
@@ -630,7 +641,7 @@ impl<'f> Prepared<'f> {
                         let m = (r / rows_per_matrix) as usize;
                         &w[m * row_len..(m + 1) * row_len]
                     });
-                    encode_row(t, x, wrow, reference, d)
+                    encode_row(t, x, wrow, mode, d)
                 },
             )
     }
@@ -953,14 +964,9 @@ fn encode_row(
     tensor: &TensorPlan,
     x: &[f32],
     weights: Option<&[f32]>,
-    reference: bool,
+    mode: QuantMode,
     out: &mut [u8],
 ) -> Result<(), QuantError> {
-    let mode = if reference {
-        QuantMode::Reference
-    } else {
-        QuantMode::Default
-    };
     match tensor.target_type {
         ty if ty.is_quantized() || is_float(ty) => {
             crate::dispatch::quantize_row_checked(ty, x, weights, mode, out)

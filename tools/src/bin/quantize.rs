@@ -89,10 +89,14 @@ struct Args {
     /// Convert the importance matrix IN to OUT and exit.
     #[arg(long)]
     imatrix_convert: bool,
-    /// Tensors without imatrix weights use ggml's reference quantizers (llama-quantize's output,
-    /// much faster) instead of ingot's slower error-minimising search.
-    #[arg(long)]
+    /// Tensors without imatrix weights use ggml's reference quantizers (llama-quantize's exact
+    /// output) instead of ingot's default (the reference plus a cheap error-reducing refinement).
+    #[arg(long, conflicts_with = "thorough")]
     reference: bool,
+    /// Tensors without imatrix weights of the legacy types (Q4_0, Q4_1, Q5_0, Q5_1) get ingot's
+    /// full candidate-scale search: lower error than the default, several times slower.
+    #[arg(long)]
+    thorough: bool,
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     no_progress_bar: bool,
@@ -291,6 +295,7 @@ fn options(args: &Args, file_type: FileType) -> Result<QuantizeOptions> {
     }
     o.keep_split = args.keep_split;
     o.reference_unweighted = args.reference;
+    o.thorough_unweighted = args.thorough;
     if let Some(p) = &args.imatrix {
         let bytes = std::fs::read(p).with_context(|| format!("reading imatrix {}", p.display()))?;
         o.imatrix_source = Some(ImatrixSource {
