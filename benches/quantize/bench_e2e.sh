@@ -5,6 +5,15 @@
 #
 #   benches/quantize/bench_e2e.sh [WORKDIR] [SIZE_GB]      # synthetic llama-shaped F16 model
 #   MODEL=smol-f16.gguf IMATRIX=imatrix.gguf benches/quantize/bench_e2e.sh [WORKDIR]
+#   LLAMA_QUANTIZE=/path/to/llama-quantize benches/quantize/bench_e2e.sh ...   # + the peer
+#
+# With LLAMA_QUANTIZE set, every row also times llama.cpp's llama-quantize on the same input
+# with the same type, imatrix and thread count, alternating with ours, and prints the ratio.
+# (The figures in ../shared/ANCHORS.md came from llama.cpp commit 0c1e57098bba; the sdist of
+# the PyPI package llama-cpp-python 0.3.36 vendors exactly that commit, which builds with
+# `cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF
+# -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF && cmake --build build --target
+# llama-quantize`.)
 #
 # The second form times a given F16 model, e.g. SmolLM2-135M dequantized to F16 (the model
 # llama-quantize's figures in ../shared/ANCHORS.md were measured on:
@@ -49,24 +58,37 @@ for i in range(0, 6 << 30, 4096):
 cat "$model" > /dev/null
 bytes=$(python3 -c "from gguf import GGUFReader; r=GGUFReader('$model'); print(sum(int(t.n_bytes) for t in r.tensors))")
 echo "model: $model, $bytes bytes of tensor data; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-printf '%-8s %-9s %10s %10s\n' type imatrix "median s" "MB/s"
+peer="${LLAMA_QUANTIZE:-}"
+printf '%-9s %-9s %10s %10s %12s %10s %8s\n' type imatrix "median s" "MB/s" "llama.cpp s" "MB/s" ratio
+# median of three wall-clock runs of "$@", in seconds
+median3() {
+  local times=() s e
+  for _ in 1 2 3; do
+    s=$(date +%s.%N)
+    "$@" > /dev/null 2>&1
+    e=$(date +%s.%N)
+    times+=("$(echo "$e - $s" | bc -l)")
+  done
+  printf '%s\n' "${times[@]}" | sort -g | sed -n 2p
+}
 # "ref" = no imatrix with --reference (ggml's reference quantizers, llama-quantize's bytes).
 for ty in Q8_0 Q4_0 Q4_K_M Q4_K_S Q4_K_pure; do
   for im in no ref yes; do
     [ "$ty" = Q8_0 ] && [ "$im" = yes ] && continue
     args=("$model" "$work/out.gguf" "${ty%_pure}" --threads 2 --no-progress-bar)
-    [ "$ty" = Q4_K_pure ] && args+=(--pure)
-    [ "$im" = yes ] && args+=(--imatrix "$imatrix")
+    peer_args=()
+    [ "$ty" = Q4_K_pure ] && args+=(--pure) && peer_args+=(--pure)
+    [ "$im" = yes ] && args+=(--imatrix "$imatrix") && peer_args+=(--imatrix "$imatrix")
     [ "$im" = ref ] && args+=(--reference)
-    times=()
-    for _ in 1 2 3; do
-      s=$(date +%s.%N)
-      "$bin" "${args[@]}" 2>/dev/null
-      e=$(date +%s.%N)
-      times+=("$(echo "$e - $s" | bc -l)")
-    done
-    med=$(printf '%s\n' "${times[@]}" | sort -g | sed -n 2p)
-    printf '%-9s %-9s %10.3f %10.0f\n' "$ty" "$im" "$med" "$(echo "$bytes / $med / 1000000" | bc -l)"
+    med=$(median3 "$bin" "${args[@]}")
+    mbs=$(echo "$bytes / $med / 1000000" | bc -l)
+    if [ -n "$peer" ] && [ "$im" != ref ]; then
+      pmed=$(median3 "$peer" "${peer_args[@]}" "$model" "$work/peer.gguf" "${ty%_pure}" 2)
+      pmbs=$(echo "$bytes / $pmed / 1000000" | bc -l)
+      printf '%-9s %-9s %10.3f %10.0f %12.3f %10.0f %7.2fx\n' "$ty" "$im" "$med" "$mbs" "$pmed" "$pmbs" "$(echo "$pmed / $med" | bc -l)"
+    else
+      printf '%-9s %-9s %10.3f %10.0f\n' "$ty" "$im" "$med" "$mbs"
+    fi
   done
 done
-rm -f "$work/out.gguf"
+rm -f "$work/out.gguf" "$work/peer.gguf"
