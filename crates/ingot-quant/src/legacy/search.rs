@@ -125,7 +125,7 @@ pub(crate) fn block_weights(weights: Option<&[f32]>) -> Option<&[f32; QK]> {
 /// the exact value (the nearest f16 above or below it that the rounding is not). Overflow is
 /// replaced by the largest finite f16.
 #[inline(always)]
-fn f16_pair(v: f32) -> [u16; 2] {
+pub(crate) fn f16_pair(v: f32) -> [u16; 2] {
     let mut b = f32_to_f16_bits(v);
     let sign = b & 0x8000;
     if b & 0x7FFF > F16_MAX_BITS {
