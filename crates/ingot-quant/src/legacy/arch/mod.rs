@@ -316,7 +316,7 @@ mod tests {
         rows
     }
 
-    /// The AVX-512 type-0 kernels (batched by 16 blocks in the default mode) against the
+    /// The AVX-512 type-0 kernels (Q8_0, Q4_0 and Q5_0, batched by 16 blocks) against the
     /// scalar table on long rows.
     #[test]
     fn avx512_type0_kernels_equal_scalar_on_long_rows() {
@@ -326,6 +326,11 @@ mod tests {
         };
         let s = &SCALAR;
         for (r, x) in long_rows().iter().enumerate() {
+            assert_eq!(
+                run_ref(k.q8_0_ref, x),
+                run_ref(s.q8_0_ref, x),
+                "q8_0 row {r}"
+            );
             assert_eq!(
                 run_ref(k.q4_0_ref, x),
                 run_ref(s.q4_0_ref, x),

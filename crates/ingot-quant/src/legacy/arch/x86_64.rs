@@ -101,6 +101,8 @@ static AVX512: Kernels = Kernels {
     // SAFETY: the kernels need the AVX-512 level's features; this table is only
     // reachable through `table`, which returns it only when `is_x86_feature_detected!`
     // confirmed each of them.
+    q8_0_ref: |x, o| unsafe { type0_avx512::q8_0_ref(x, o) },
+    // SAFETY: as above.
     q4_0_ref: |x, o| unsafe { type0_avx512::q4_0_ref(x, o) },
     // SAFETY: as above.
     q5_0_ref: |x, o| unsafe { type0_avx512::q5_0_ref(x, o) },

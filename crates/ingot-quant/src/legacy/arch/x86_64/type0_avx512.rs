@@ -26,7 +26,7 @@ use core::arch::x86_64::*;
 
 use half::f16;
 
-use crate::blocks::{BlockQ4_0, BlockQ5_0, QK};
+use crate::blocks::{BlockQ4_0, BlockQ5_0, BlockQ8_0, QK};
 use crate::float::f32_to_f16_bits;
 use crate::legacy::search::{f16_pair, f16_to_f32};
 use crate::legacy::Effort;
@@ -509,6 +509,73 @@ pub(super) fn q4_0_ref(x: &[f32], out: &mut [BlockQ4_0]) {
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
 pub(super) fn q5_0_ref(x: &[f32], out: &mut [BlockQ5_0]) {
     ref_row::<16, _>(x, out, store_q5_0);
+}
+
+/// One half of ggml's Q8_0 levels: `round_to_i8(x·id)` (`roundf` clamped to [−128, 127],
+/// NaN → 0) as 16 bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn q8_0_half(x: __m512, id: __m512) -> __m128i {
+    let v = _mm512_mul_ps(x, id);
+    let number = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v);
+    let c = _mm512_min_ps(
+        _mm512_max_ps(v, _mm512_set1_ps(-128.0)),
+        _mm512_set1_ps(127.0),
+    );
+    // roundf: truncate, then step away from zero when the exact remainder reaches ½.
+    let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(c);
+    let f = _mm512_sub_ps(c, t);
+    let one = _mm512_set1_ps(1.0);
+    let up = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(f, _mm512_set1_ps(0.5));
+    let down = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(f, _mm512_set1_ps(-0.5));
+    let q = _mm512_mask_sub_ps(_mm512_mask_add_ps(t, up, t, one), down, t, one);
+    _mm512_cvtepi32_epi8(_mm512_maskz_cvttps_epi32(number, q))
+}
+
+/// Stores one Q8_0 block: the f16 bits of d and the levels of x·id.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn store_q8_0(o: &mut BlockQ8_0, bits: u16, v: Halves, id: f32) {
+    let id = _mm512_set1_ps(id);
+    o.d = f16::from_bits(bits);
+    // SAFETY: `qs` is 32 bytes: two unaligned 16-byte stores inside it.
+    unsafe {
+        _mm_storeu_si128(o.qs.as_mut_ptr().cast(), q8_0_half(v.lo, id));
+        _mm_storeu_si128(o.qs.as_mut_ptr().add(16).cast(), q8_0_half(v.hi, id));
+    }
+}
+
+/// ggml's `quantize_row_q8_0_ref` (`q8_0::quantize_block_ref`): d = amax / 127, q = roundf(x/d);
+/// groups of 16 blocks share one [`reduce16`] for their amax and do d, 1/d and the f16
+/// rounding in lanes.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+pub(super) fn q8_0_ref(x: &[f32], out: &mut [BlockQ8_0]) {
+    let zero = _mm512_setzero_ps();
+    let mut xg = x.chunks_exact(GROUP * QK);
+    let mut og = out.chunks_exact_mut(GROUP);
+    for (xs, os) in (&mut xg).zip(&mut og) {
+        let mut v = [Halves { lo: zero, hi: zero }; GROUP];
+        let mut t = [zero; GROUP];
+        for k in 0..GROUP {
+            v[k] = load(block_of(&xs[k * QK..(k + 1) * QK]));
+            let (alo, ahi) = (_mm512_abs_ps(v[k].lo), _mm512_abs_ps(v[k].hi));
+            t[k] = _mm512_max_ps(ahi, _mm512_max_ps(alo, zero));
+        }
+        let d = _mm512_div_ps(reduce16::<false>(&t), _mm512_set1_ps(127.0));
+        let id = to_array(inverse_or_zero(d));
+        let bits = to_array_u32(f16_bits(d));
+        for k in 0..GROUP {
+            store_q8_0(&mut os[k], bits[k] as u16, v[k], id[k]);
+        }
+    }
+    for (xb, o) in xg.remainder().chunks_exact(QK).zip(og.into_remainder()) {
+        let v = load(block_of(xb));
+        let (alo, ahi) = (_mm512_abs_ps(v.lo), _mm512_abs_ps(v.hi));
+        let amax = _mm512_reduce_max_ps(_mm512_max_ps(ahi, _mm512_max_ps(alo, zero)));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        store_q8_0(o, f32_to_f16_bits(d), v, id);
+    }
 }
 
 /// ingot's Q4_0 quantizer: rows without weights in [`Effort::Fast`] here, the rest through the
