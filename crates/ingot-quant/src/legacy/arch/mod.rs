@@ -199,8 +199,8 @@ mod tests {
         rows
     }
 
-    /// Weights for a row: none, random positive, or with zero stretches (a whole zero block
-    /// falls back to plain error).
+    /// Weights for a row: none, random positive, with zero stretches, or with whole zero
+    /// blocks (which fall back to plain error).
     fn weights(len: usize) -> Vec<Option<Vec<f32>>> {
         let random: Vec<f32> = (0..len)
             .map(|j| ((j * 7919 % 101) as f32 / 10.0).exp2() * 0.01)
@@ -208,7 +208,16 @@ mod tests {
         let holes: Vec<f32> = (0..len)
             .map(|j| if j % 32 < 20 { 0.0 } else { 1.0 + j as f32 })
             .collect();
-        vec![None, Some(random), Some(holes)]
+        let zero_blocks: Vec<f32> = (0..len)
+            .map(|j| {
+                if (j / 32) % 5 == 2 {
+                    0.0
+                } else {
+                    0.5 + (j % 7) as f32
+                }
+            })
+            .collect();
+        vec![None, Some(random), Some(holes), Some(zero_blocks)]
     }
 
     fn run_ref<B: bytemuck::Pod + Zeroable>(f: RefRow<B>, x: &[f32]) -> Vec<u8> {

@@ -28,7 +28,8 @@ use half::f16;
 
 use crate::blocks::{BlockQ4_0, BlockQ5_0, BlockQ8_0, QK};
 use crate::float::f32_to_f16_bits;
-use crate::legacy::search::{f16_pair, f16_to_f32};
+use crate::legacy::arch::SearchRow;
+use crate::legacy::search::{self, f16_pair, f16_to_f32};
 use crate::legacy::Effort;
 
 /// One block: elements 0..16 in `lo`, 16..32 in `hi`.
@@ -300,13 +301,156 @@ fn inverse_or_zero(d: __m512) -> __m512 {
     _mm512_maskz_div_ps(nonzero, _mm512_set1_ps(1.0), d)
 }
 
-/// A candidate scale's nearest levels and its per-lane squared-error terms ([`lane_terms`]).
+/// Per-lane error terms of levels `l` at scale `d` ([`lane_terms`]): r² without weights,
+/// (w·r)·r with (`search::error_of` / `search::assign`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn error_terms<const N: i32>(v: Halves, id: f32, d: f32) -> (Halves, __m512) {
-    let l = nearest_levels::<N>(v, id);
+fn error_terms<const W: bool>(v: Halves, wv: Halves, l: Halves, d: f32) -> __m512 {
     let r = both!(_mm512_sub_ps, v, both!(_mm512_mul_ps, l, splat(d)));
-    (l, lane_terms(both!(_mm512_mul_ps, r, r)))
+    let wr = if W { both!(_mm512_mul_ps, wv, r) } else { r };
+    lane_terms(both!(_mm512_mul_ps, wr, r))
+}
+
+/// The per-block inputs of a group: values, weights (unused without `W`) and the blocks.
+struct Group<'a> {
+    v: [Halves; GROUP],
+    w: [Halves; GROUP],
+    blocks: [&'a [f32; QK]; GROUP],
+}
+
+/// The best block so far of each lane: f16 bits, error and levels L.
+struct Best {
+    bits: __m512i,
+    err: __m512,
+    l: [Halves; GROUP],
+}
+
+/// `search::try_type0` on 16 blocks: the f16 pair of each lane's exact scale `d`, each with
+/// its nearest levels, replacing the best where `allow` is set and the error is strictly
+/// lower (the first of the pair first). Returns the lanes that improved.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn try_pair<const N: i32, const W: bool>(
+    g: &Group,
+    d: __m512,
+    allow: __mmask16,
+    best: &mut Best,
+) -> __mmask16 {
+    let (b1, b2) = f16_pair16(d);
+    let mut improved = 0;
+    for b in [b1, b2] {
+        let d = f16_bits_to_f32(b);
+        let (id, da) = (to_array(inverse_or_zero(d)), to_array(d));
+        let mut l = [Halves {
+            lo: _mm512_setzero_ps(),
+            hi: _mm512_setzero_ps(),
+        }; GROUP];
+        let mut e = [_mm512_setzero_ps(); GROUP];
+        for k in 0..GROUP {
+            l[k] = nearest_levels::<N>(g.v[k], id[k]);
+            e[k] = error_terms::<W>(g.v[k], g.w[k], l[k], da[k]);
+        }
+        let err = reduce16::<true>(&e);
+        let take = allow & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(err, best.err);
+        best.err = _mm512_mask_mov_ps(best.err, take, err);
+        best.bits = _mm512_mask_mov_epi32(best.bits, take, b);
+        for (k, lk) in l.iter().enumerate() {
+            if (take >> k) & 1 != 0 {
+                best.l[k] = *lk;
+            }
+        }
+        improved |= take;
+    }
+    improved
+}
+
+/// Loads 16 blocks (and their weights with `W`) and computes ggml's reference block of each:
+/// the group, the reference as the best so far (with its error), and each block's
+/// (amax, signed max) and Σxl, Σll of the reference levels (only used without weights).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn group_reference<'a, const N: i32, const W: bool>(
+    x: &'a [f32],
+    w: &[f32],
+) -> (Group<'a>, Best, [(f32, f32); GROUP], __m512, __m512) {
+    let zero = _mm512_setzero_ps();
+    let nf = N as f32;
+    let none = Halves { lo: zero, hi: zero };
+    let mut g = Group {
+        v: [none; GROUP],
+        w: [none; GROUP],
+        blocks: std::array::from_fn(|k| block_of(&x[k * QK..(k + 1) * QK])),
+    };
+    let mut t = [zero; GROUP];
+    for k in 0..GROUP {
+        g.v[k] = load(g.blocks[k]);
+        if W {
+            g.w[k] = load(block_of(&w[k * QK..(k + 1) * QK]));
+        }
+        let (alo, ahi) = (_mm512_abs_ps(g.v[k].lo), _mm512_abs_ps(g.v[k].hi));
+        t[k] = _mm512_max_ps(ahi, _mm512_max_ps(alo, zero));
+    }
+    // signed_absmax: the first element reaching each block's amax, +0 for a zero block.
+    let amax = to_array(reduce16::<false>(&t));
+    let mut extremes = [(0.0f32, 0.0f32); GROUP];
+    let mut max = [0.0f32; GROUP];
+    for k in 0..GROUP {
+        let a = _mm512_set1_ps(amax[k]);
+        let hits = u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(
+            _mm512_abs_ps(g.v[k].lo),
+            a,
+        )) | (u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(
+            _mm512_abs_ps(g.v[k].hi),
+            a,
+        )) << 16);
+        let m = g.blocks[k][hits.trailing_zeros() as usize % QK];
+        max[k] = if amax[k] == 0.0 { 0.0 } else { m };
+        extremes[k] = (amax[k], max[k]);
+    }
+    // Reference blocks: d = max / −n, levels, error and sums.
+    let d = _mm512_div_ps(from_array(&max), _mm512_set1_ps(-nf));
+    let ref_bits = f16_bits(d);
+    let id = to_array(inverse_or_zero(d));
+    let dref = to_array(f16_bits_to_f32(ref_bits));
+    let (offset, top) = (_mm512_set1_ps(nf + 0.5), _mm512_set1_ps(2.0 * nf - 1.0));
+    let n = splat(nf);
+    let mut l = [none; GROUP];
+    let (mut e, mut sxl, mut sll) = ([zero; GROUP], [zero; GROUP], [zero; GROUP]);
+    for k in 0..GROUP {
+        let idk = _mm512_set1_ps(id[k]);
+        let q = Halves {
+            lo: reference_half(g.v[k].lo, idk, offset, top),
+            hi: reference_half(g.v[k].hi, idk, offset, top),
+        };
+        l[k] = both!(_mm512_sub_ps, q, n);
+        e[k] = error_terms::<W>(g.v[k], g.w[k], l[k], dref[k]);
+        if !W {
+            sxl[k] = lane_terms(both!(_mm512_mul_ps, g.v[k], l[k]));
+            sll[k] = lane_terms(both!(_mm512_mul_ps, l[k], l[k]));
+        }
+    }
+    let best = Best {
+        bits: ref_bits,
+        err: reduce16::<true>(&e),
+        l,
+    };
+    let (sxl, sll) = if W {
+        (zero, zero)
+    } else {
+        (reduce16::<true>(&sxl), reduce16::<true>(&sll))
+    };
+    (g, best, extremes, sxl, sll)
+}
+
+/// Each lane's (d bits, stored levels q = L + n) into the output arrays.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn finish<const N: i32>(best: &Best, bits: &mut [u16; GROUP], q: &mut [Halves; GROUP]) {
+    let chosen = to_array_u32(best.bits);
+    for k in 0..GROUP {
+        bits[k] = chosen[k] as u16;
+        q[k] = both!(_mm512_add_ps, best.l[k], splat(N as f32));
+    }
 }
 
 /// [`fast_block`] on 16 consecutive blocks (`x`: 512 values), with every per-block scalar step
@@ -316,79 +460,60 @@ fn error_terms<const N: i32>(v: Halves, id: f32, d: f32) -> (Halves, __m512) {
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
 fn fast_group<const N: i32>(x: &[f32], bits: &mut [u16; GROUP], q: &mut [Halves; GROUP]) {
     let zero = _mm512_setzero_ps();
-    let nf = N as f32;
-    let blocks: [&[f32; QK]; GROUP] = std::array::from_fn(|k| block_of(&x[k * QK..(k + 1) * QK]));
-    let mut v = [Halves { lo: zero, hi: zero }; GROUP];
-    let mut t = [zero; GROUP];
-    for k in 0..GROUP {
-        v[k] = load(blocks[k]);
-        let (alo, ahi) = (_mm512_abs_ps(v[k].lo), _mm512_abs_ps(v[k].hi));
-        t[k] = _mm512_max_ps(ahi, _mm512_max_ps(alo, zero));
-    }
-    // signed_absmax: the first element reaching each block's amax, +0 for a zero block.
-    let amax = to_array(reduce16::<false>(&t));
-    let mut max = [0.0f32; GROUP];
-    for k in 0..GROUP {
-        let a = _mm512_set1_ps(amax[k]);
-        let hits = u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_abs_ps(v[k].lo), a))
-            | (u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_abs_ps(v[k].hi), a)) << 16);
-        let m = blocks[k][hits.trailing_zeros() as usize % QK];
-        max[k] = if amax[k] == 0.0 { 0.0 } else { m };
-    }
-    // Reference blocks: d = max / −n, levels, and their sums.
-    let d = _mm512_div_ps(from_array(&max), _mm512_set1_ps(-nf));
-    let ref_bits = f16_bits(d);
-    let id = to_array(inverse_or_zero(d));
-    let dref = to_array(f16_bits_to_f32(ref_bits));
-    let (offset, top) = (_mm512_set1_ps(nf + 0.5), _mm512_set1_ps(2.0 * nf - 1.0));
-    let n = splat(nf);
-    let (mut e, mut sxl, mut sll) = ([zero; GROUP], [zero; GROUP], [zero; GROUP]);
-    for k in 0..GROUP {
-        let idk = _mm512_set1_ps(id[k]);
-        q[k] = Halves {
-            lo: reference_half(v[k].lo, idk, offset, top),
-            hi: reference_half(v[k].hi, idk, offset, top),
-        };
-        let l = both!(_mm512_sub_ps, q[k], n);
-        let r = both!(_mm512_sub_ps, v[k], both!(_mm512_mul_ps, l, splat(dref[k])));
-        e[k] = lane_terms(both!(_mm512_mul_ps, r, r));
-        sxl[k] = lane_terms(both!(_mm512_mul_ps, v[k], l));
-        sll[k] = lane_terms(both!(_mm512_mul_ps, l, l));
-    }
-    let ref_err = reduce16::<true>(&e);
-    let sll = reduce16::<true>(&sll);
-    let dstar = _mm512_div_ps(reduce16::<true>(&sxl), sll);
-    // The f16 pair of the least-squares scale, each with its nearest levels and error.
-    let (b1, b2) = f16_pair16(dstar);
-    let (d1, d2) = (f16_bits_to_f32(b1), f16_bits_to_f32(b2));
-    let (id1, id2) = (to_array(inverse_or_zero(d1)), to_array(inverse_or_zero(d2)));
-    let (d1a, d2a) = (to_array(d1), to_array(d2));
-    let mut l1 = [Halves { lo: zero, hi: zero }; GROUP];
-    let mut l2 = l1;
-    let mut e2 = [zero; GROUP];
-    for k in 0..GROUP {
-        (l1[k], e[k]) = error_terms::<N>(v[k], id1[k], d1a[k]);
-        (l2[k], e2[k]) = error_terms::<N>(v[k], id2[k], d2a[k]);
-    }
-    let (err1, err2) = (reduce16::<true>(&e), reduce16::<true>(&e2));
-    // refine_type0's choice: the reference when exact or when Σll ≤ 0, else the first
-    // candidate strictly better than the best so far.
-    let keep_ref = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(ref_err, zero)
+    let (g, mut best, _, sxl, sll) = group_reference::<N, false>(x, &[]);
+    // refine_type0: the reference when exact or when Σll ≤ 0, else the least-squares step.
+    let keep_ref = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(best.err, zero)
         | _mm512_cmp_ps_mask::<_CMP_LE_OQ>(sll, zero);
-    let take1 = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(err1, ref_err);
-    let best_err = _mm512_mask_mov_ps(ref_err, take1, err1);
-    let take2 = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(err2, best_err) & !keep_ref;
-    let take1 = take1 & !take2 & !keep_ref;
-    let chosen = _mm512_mask_mov_epi32(_mm512_mask_mov_epi32(ref_bits, take1, b1), take2, b2);
-    let chosen: [u32; GROUP] = to_array_u32(chosen);
+    try_pair::<N, false>(&g, _mm512_div_ps(sxl, sll), !keep_ref, &mut best);
+    finish::<N>(&best, bits, q);
+}
+
+/// `search::quantize_type0::<TYPE0_WEIGHTED>` on 16 blocks that all have weights: the grid
+/// stage block by block (`search::type0_grid_scale`, candidates in lanes), the reference,
+/// the f16 pairs and the refit for all 16 in lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn weighted_group<const N: i32>(
+    x: &[f32],
+    w: &[f32],
+    bits: &mut [u16; GROUP],
+    q: &mut [Halves; GROUP],
+) {
+    let zero = _mm512_setzero_ps();
+    let (g, mut best, extremes, _, _) = group_reference::<N, true>(x, w);
+    let mut scale = [0.0f32; GROUP];
+    let mut found: __mmask16 = 0;
     for k in 0..GROUP {
-        bits[k] = chosen[k] as u16;
-        if (take2 >> k) & 1 != 0 {
-            q[k] = both!(_mm512_add_ps, l2[k], n);
-        } else if (take1 >> k) & 1 != 0 {
-            q[k] = both!(_mm512_add_ps, l1[k], n);
+        let wk = block_of(&w[k * QK..(k + 1) * QK]);
+        if let Some(d) = search::type0_grid_scale::<{ search::TYPE0_WEIGHTED }>(
+            g.blocks[k],
+            Some(wk),
+            N,
+            extremes[k],
+        ) {
+            scale[k] = d;
+            found |= 1 << k;
         }
     }
+    // The reference stays where it is exact, where no candidate fits, and where the best
+    // candidate's f16 pair does not beat it; elsewhere one refit of the winning levels.
+    let allow = found & !_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(best.err, zero);
+    let improved = try_pair::<N, true>(&g, from_array(&scale), allow, &mut best);
+    let (mut a, mut b) = ([zero; GROUP], [zero; GROUP]);
+    for k in 0..GROUP {
+        let wl = both!(_mm512_mul_ps, g.w[k], best.l[k]);
+        a[k] = lane_terms(both!(_mm512_mul_ps, wl, g.v[k]));
+        b[k] = lane_terms(both!(_mm512_mul_ps, wl, best.l[k]));
+    }
+    let (sxl, sll) = (reduce16::<true>(&a), reduce16::<true>(&b));
+    let fits = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(sll, zero);
+    try_pair::<N, true>(
+        &g,
+        _mm512_div_ps(sxl, sll),
+        allow & improved & fits,
+        &mut best,
+    );
+    finish::<N>(&best, bits, q);
 }
 
 #[inline]
@@ -578,21 +703,66 @@ pub(super) fn q8_0_ref(x: &[f32], out: &mut [BlockQ8_0]) {
     }
 }
 
-/// ingot's Q4_0 quantizer: rows without weights in [`Effort::Fast`] here, the rest through the
-/// generic body compiled for this level.
+/// ingot's type-0 row (`q4_0` / `q5_0::search_row_body`): without weights in
+/// [`Effort::Fast`], [`fast_row`]; with weights, groups of 16 blocks that all carry weights
+/// through [`weighted_group`]; everything else through `generic`, this level's compiled
+/// generic body (the same result).
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-pub(super) fn q4_0(x: &[f32], weights: Option<&[f32]>, effort: Effort, out: &mut [BlockQ4_0]) {
-    if weights.is_some() || effort != Effort::Fast {
-        return crate::legacy::q4_0::search_row_body(x, weights, effort, out);
+fn search_row<const N: i32, B>(
+    x: &[f32],
+    weights: Option<&[f32]>,
+    effort: Effort,
+    out: &mut [B],
+    store: fn(&mut B, u16, Halves),
+    generic: SearchRow<B>,
+) {
+    let Some(w) = weights else {
+        return match effort {
+            Effort::Fast => fast_row::<N, B>(x, out, store),
+            Effort::Thorough => generic(x, None, effort, out),
+        };
+    };
+    let zero = _mm512_setzero_ps();
+    let mut bits = [0u16; GROUP];
+    let mut q = [Halves { lo: zero, hi: zero }; GROUP];
+    let mut xg = x.chunks_exact(GROUP * QK);
+    let mut wg = w.chunks_exact(GROUP * QK);
+    let mut og = out.chunks_exact_mut(GROUP);
+    for ((xs, ws), os) in (&mut xg).zip(&mut wg).zip(&mut og) {
+        let mut all_weighted = true;
+        for wb in ws.chunks_exact(QK) {
+            all_weighted &= search::block_weights(Some(wb)).is_some();
+        }
+        if !all_weighted {
+            generic(xs, Some(ws), effort, os);
+            continue;
+        }
+        weighted_group::<N>(xs, ws, &mut bits, &mut q);
+        for k in 0..GROUP {
+            store(&mut os[k], bits[k], q[k]);
+        }
     }
-    fast_row::<8, _>(x, out, store_q4_0);
+    generic(
+        xg.remainder(),
+        Some(wg.remainder()),
+        effort,
+        og.into_remainder(),
+    );
 }
 
-/// ingot's Q5_0 quantizer (as [`q4_0`]).
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-pub(super) fn q5_0(x: &[f32], weights: Option<&[f32]>, effort: Effort, out: &mut [BlockQ5_0]) {
-    if weights.is_some() || effort != Effort::Fast {
-        return crate::legacy::q5_0::search_row_body(x, weights, effort, out);
-    }
-    fast_row::<16, _>(x, out, store_q5_0);
+/// Defines the table entry of one type: [`search_row`] with its offset n, store and generic
+/// body.
+macro_rules! search_entry {
+    ($name:ident, $n:literal, $block:ty, $store:ident) => {
+        /// ingot's quantizer of this type ([`search_row`]).
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+        pub(super) fn $name(x: &[f32], w: Option<&[f32]>, e: Effort, out: &mut [$block]) {
+            let generic = super::avx512::GENERIC.$name;
+            search_row::<$n, _>(x, w, e, out, $store, generic);
+        }
+    };
 }
+
+search_entry!(q4_0, 8, BlockQ4_0, store_q4_0);
+search_entry!(q5_0, 16, BlockQ5_0, store_q5_0);
