@@ -183,6 +183,27 @@ mod tests {
         blocks.push(std::array::from_fn(|_| next().abs() + 10.0)); // offset, positive
         blocks.push(std::array::from_fn(|j| if j == 5 { 1e30 } else { -3e29 })); // f16 overflow
         blocks.push(std::array::from_fn(|j| if j < 16 { 1e-9 } else { -0.0 }));
+        // Zero extremes of both signs, where only ggml's order decides which one is kept (on
+        // the exact blocks, the stored min of Q4_1 shows it).
+        for (a, b) in [(0.0f32, -0.0f32), (-0.0, 0.0)] {
+            blocks.push(std::array::from_fn(|j| match j {
+                0 => a,
+                17 => b,
+                _ => (j % 16) as f32,
+            }));
+        }
+        for sign in [1.0f32, -1.0] {
+            blocks.push(std::array::from_fn(|j| match j {
+                0 => 0.0,
+                9 => -0.0,
+                _ => sign * (1.0 + j as f32),
+            }));
+            blocks.push(std::array::from_fn(|j| match j {
+                3 => -0.0,
+                20 => 0.0,
+                _ => sign * (0.5 + j as f32),
+            }));
+        }
         blocks
     }
 
@@ -325,10 +346,10 @@ mod tests {
         rows
     }
 
-    /// The AVX-512 type-0 kernels (Q8_0, Q4_0 and Q5_0, batched by 16 blocks) against the
+    /// The AVX-512 kernels (Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, batched by 16 blocks) against the
     /// scalar table on long rows.
     #[test]
-    fn avx512_type0_kernels_equal_scalar_on_long_rows() {
+    fn avx512_kernels_equal_scalar_on_long_rows() {
         let Some(k) = Kernels::for_level(Level::Avx512) else {
             eprintln!("avx512: not supported by this CPU, skipped");
             return;
@@ -355,6 +376,8 @@ mod tests {
                 let tag = format!("row {r}, weights {}", w.is_some());
                 same_search(k.q4_0, s.q4_0, x, w, &format!("q4_0 {tag}"));
                 same_search(k.q5_0, s.q5_0, x, w, &format!("q5_0 {tag}"));
+                same_search(k.q4_1, s.q4_1, x, w, &format!("q4_1 {tag}"));
+                same_search(k.q5_1, s.q5_1, x, w, &format!("q5_1 {tag}"));
             }
         }
     }

@@ -92,6 +92,7 @@ level!(
 );
 
 mod type0_avx512;
+mod type1_avx512;
 
 /// AVX2: the generic bodies.
 static AVX2: Kernels = avx2::GENERIC;
@@ -110,6 +111,10 @@ static AVX512: Kernels = Kernels {
     q4_0: |x, w, e, o| unsafe { type0_avx512::q4_0(x, w, e, o) },
     // SAFETY: as above.
     q5_0: |x, w, e, o| unsafe { type0_avx512::q5_0(x, w, e, o) },
+    // SAFETY: as above.
+    q4_1: |x, w, e, o| unsafe { type1_avx512::q4_1(x, w, e, o) },
+    // SAFETY: as above.
+    q5_1: |x, w, e, o| unsafe { type1_avx512::q5_1(x, w, e, o) },
     ..avx512::GENERIC
 };
 

@@ -34,9 +34,9 @@ use crate::legacy::Effort;
 
 /// One block: elements 0..16 in `lo`, 16..32 in `hi`.
 #[derive(Clone, Copy)]
-struct Halves {
-    lo: __m512,
-    hi: __m512,
+pub(super) struct Halves {
+    pub(super) lo: __m512,
+    pub(super) hi: __m512,
 }
 
 /// Applies a two-operand register operation to both halves.
@@ -49,17 +49,18 @@ macro_rules! both {
         }
     }};
 }
+pub(super) use both;
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn splat(v: f32) -> Halves {
+pub(super) fn splat(v: f32) -> Halves {
     let s = _mm512_set1_ps(v);
     Halves { lo: s, hi: s }
 }
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn load(x: &[f32; QK]) -> Halves {
+pub(super) fn load(x: &[f32; QK]) -> Halves {
     // SAFETY: `x` holds 32 f32; both unaligned 16-value loads stay inside it.
     unsafe {
         Halves {
@@ -182,11 +183,18 @@ fn fast_block<const N: i32>(x: &[f32; QK]) -> (u16, Halves) {
 }
 
 /// Blocks per group of the batched default kernel: one per lane of a register.
-const GROUP: usize = 16;
+pub(super) const GROUP: usize = 16;
 
-/// Reduces 16 per-block vectors at once: lane k of the result is the reduction of `t[k]`'s 16
-/// lanes. With `SUM`, in `search::hsum`'s order (lanes i + 8, then i + 4, then
-/// (g0 + g1) + (g2 + g3)); otherwise their maximum (NaN-free lanes, so any order).
+/// [`reduce16`]: the sum, in `search::hsum`'s order.
+pub(super) const SUM: u8 = 0;
+/// [`reduce16`]: the maximum (of NaN-free lanes, so the order does not matter).
+pub(super) const MAX: u8 = 1;
+/// [`reduce16`]: the minimum (of NaN-free lanes).
+pub(super) const MIN: u8 = 2;
+
+/// Reduces 16 per-block vectors at once: lane k of the result is the reduction `OP` of
+/// `t[k]`'s 16 lanes; sums in `search::hsum`'s order (lanes i + 8, then i + 4, then
+/// (g0 + g1) + (g2 + g3)).
 ///
 /// Pairs of vectors are combined by taking the halves to add from each (`vshuff32x4`, then
 /// `vshufps` within 128-bit lanes), so 16 reductions cost 15 additions and 30 shuffles
@@ -194,21 +202,21 @@ const GROUP: usize = 16;
 /// permutation restores the order.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn reduce16<const SUM: bool>(t: &[__m512; GROUP]) -> __m512 {
+pub(super) fn reduce16<const OP: u8>(t: &[__m512; GROUP]) -> __m512 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-    fn op<const SUM: bool>(a: __m512, b: __m512) -> __m512 {
-        if SUM {
-            _mm512_add_ps(a, b)
-        } else {
-            _mm512_max_ps(a, b)
+    fn op<const OP: u8>(a: __m512, b: __m512) -> __m512 {
+        match OP {
+            SUM => _mm512_add_ps(a, b),
+            MAX => _mm512_max_ps(a, b),
+            _ => _mm512_min_ps(a, b),
         }
     }
     // 16 → 8 lanes per block: [a lanes 0..8 | b lanes 0..8] ∘ [a 8..16 | b 8..16].
     let mut p = [_mm512_setzero_ps(); 8];
     for (j, pj) in p.iter_mut().enumerate() {
         let (a, b) = (t[2 * j], t[2 * j + 1]);
-        *pj = op::<SUM>(
+        *pj = op::<OP>(
             _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
             _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b),
         );
@@ -217,21 +225,21 @@ fn reduce16<const SUM: bool>(t: &[__m512; GROUP]) -> __m512 {
     let mut q = [_mm512_setzero_ps(); 4];
     for (i, qi) in q.iter_mut().enumerate() {
         let (a, b) = (p[2 * i], p[2 * i + 1]);
-        *qi = op::<SUM>(
+        *qi = op::<OP>(
             _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
             _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
         );
     }
     // 4 → 2 → 1 within 128-bit lanes: [a0 ∘ a1, a2 ∘ a3, b0 ∘ b1, b2 ∘ b3].
-    let s0 = op::<SUM>(
+    let s0 = op::<OP>(
         _mm512_shuffle_ps::<0b10_00_10_00>(q[0], q[1]),
         _mm512_shuffle_ps::<0b11_01_11_01>(q[0], q[1]),
     );
-    let s1 = op::<SUM>(
+    let s1 = op::<OP>(
         _mm512_shuffle_ps::<0b10_00_10_00>(q[2], q[3]),
         _mm512_shuffle_ps::<0b11_01_11_01>(q[2], q[3]),
     );
-    let r = op::<SUM>(
+    let r = op::<OP>(
         _mm512_shuffle_ps::<0b10_00_10_00>(s0, s1),
         _mm512_shuffle_ps::<0b11_01_11_01>(s0, s1),
     );
@@ -244,7 +252,7 @@ fn reduce16<const SUM: bool>(t: &[__m512; GROUP]) -> __m512 {
 /// accumulators.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn lane_terms(t: Halves) -> __m512 {
+pub(super) fn lane_terms(t: Halves) -> __m512 {
     _mm512_add_ps(_mm512_add_ps(_mm512_setzero_ps(), t.lo), t.hi)
 }
 
@@ -252,7 +260,7 @@ fn lane_terms(t: Halves) -> __m512 {
 /// exact for finite f16; an infinity's bits give 2¹⁶ like the scalar function.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn f16_bits_to_f32(h: __m512i) -> __m512 {
+pub(super) fn f16_bits_to_f32(h: __m512i) -> __m512 {
     let sign = _mm512_slli_epi32::<16>(_mm512_and_si512(h, _mm512_set1_epi32(0x8000)));
     let mag = _mm512_slli_epi32::<13>(_mm512_and_si512(h, _mm512_set1_epi32(0x7FFF)));
     let v = _mm512_mul_ps(
@@ -266,7 +274,7 @@ fn f16_bits_to_f32(h: __m512i) -> __m512 {
 /// [`f16_pair16`] clamps them like the scalar path) as bits in 32-bit lanes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn f16_bits(v: __m512) -> __m512i {
+pub(super) fn f16_bits(v: __m512) -> __m512i {
     _mm512_cvtepu16_epi32(_mm512_cvtps_ph::<
         { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
     >(v))
@@ -276,7 +284,7 @@ fn f16_bits(v: __m512) -> __m512i {
 /// side of the exact value).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn f16_pair16(v: __m512) -> (__m512i, __m512i) {
+pub(super) fn f16_pair16(v: __m512) -> (__m512i, __m512i) {
     let max_bits = _mm512_set1_epi32(0x7BFF);
     let b = f16_bits(v);
     let sign = _mm512_and_si512(b, _mm512_set1_epi32(0x8000));
@@ -296,7 +304,7 @@ fn f16_pair16(v: __m512) -> (__m512i, __m512i) {
 /// 1/d where d ≠ 0, else 0 (the generic bodies' `if d != 0.0 { 1.0 / d } else { 0.0 }`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn inverse_or_zero(d: __m512) -> __m512 {
+pub(super) fn inverse_or_zero(d: __m512) -> __m512 {
     let nonzero = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(d, _mm512_setzero_ps());
     _mm512_maskz_div_ps(nonzero, _mm512_set1_ps(1.0), d)
 }
@@ -350,7 +358,7 @@ fn try_pair<const N: i32, const W: bool>(
             l[k] = nearest_levels::<N>(g.v[k], id[k]);
             e[k] = error_terms::<W>(g.v[k], g.w[k], l[k], da[k]);
         }
-        let err = reduce16::<true>(&e);
+        let err = reduce16::<SUM>(&e);
         let take = allow & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(err, best.err);
         best.err = _mm512_mask_mov_ps(best.err, take, err);
         best.bits = _mm512_mask_mov_epi32(best.bits, take, b);
@@ -391,7 +399,7 @@ fn group_reference<'a, const N: i32, const W: bool>(
         t[k] = _mm512_max_ps(ahi, _mm512_max_ps(alo, zero));
     }
     // signed_absmax: the first element reaching each block's amax, +0 for a zero block.
-    let amax = to_array(reduce16::<false>(&t));
+    let amax = to_array(reduce16::<MAX>(&t));
     let mut extremes = [(0.0f32, 0.0f32); GROUP];
     let mut max = [0.0f32; GROUP];
     for k in 0..GROUP {
@@ -431,13 +439,13 @@ fn group_reference<'a, const N: i32, const W: bool>(
     }
     let best = Best {
         bits: ref_bits,
-        err: reduce16::<true>(&e),
+        err: reduce16::<SUM>(&e),
         l,
     };
     let (sxl, sll) = if W {
         (zero, zero)
     } else {
-        (reduce16::<true>(&sxl), reduce16::<true>(&sll))
+        (reduce16::<SUM>(&sxl), reduce16::<SUM>(&sll))
     };
     (g, best, extremes, sxl, sll)
 }
@@ -505,7 +513,7 @@ fn weighted_group<const N: i32>(
         a[k] = lane_terms(both!(_mm512_mul_ps, wl, g.v[k]));
         b[k] = lane_terms(both!(_mm512_mul_ps, wl, best.l[k]));
     }
-    let (sxl, sll) = (reduce16::<true>(&a), reduce16::<true>(&b));
+    let (sxl, sll) = (reduce16::<SUM>(&a), reduce16::<SUM>(&b));
     let fits = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(sll, zero);
     try_pair::<N, true>(
         &g,
@@ -518,7 +526,7 @@ fn weighted_group<const N: i32>(
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn to_array(v: __m512) -> [f32; GROUP] {
+pub(super) fn to_array(v: __m512) -> [f32; GROUP] {
     let mut a = [0.0f32; GROUP];
     // SAFETY: `a` holds 16 f32, one unaligned 64-byte store.
     unsafe { _mm512_storeu_ps(a.as_mut_ptr(), v) };
@@ -527,7 +535,7 @@ fn to_array(v: __m512) -> [f32; GROUP] {
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn to_array_u32(v: __m512i) -> [u32; GROUP] {
+pub(super) fn to_array_u32(v: __m512i) -> [u32; GROUP] {
     let mut a = [0u32; GROUP];
     // SAFETY: `a` holds 16 u32, one unaligned 64-byte store.
     unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), v) };
@@ -536,7 +544,7 @@ fn to_array_u32(v: __m512i) -> [u32; GROUP] {
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn from_array(a: &[f32; GROUP]) -> __m512 {
+pub(super) fn from_array(a: &[f32; GROUP]) -> __m512 {
     // SAFETY: `a` holds 16 f32, one unaligned 64-byte load.
     unsafe { _mm512_loadu_ps(a.as_ptr()) }
 }
@@ -544,33 +552,31 @@ fn from_array(a: &[f32; GROUP]) -> __m512 {
 /// Levels in [0, 31] (integral f32) as 16 bytes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn bytes_of(q: __m512) -> __m128i {
+pub(super) fn bytes_of(q: __m512) -> __m128i {
     _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(q))
 }
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn store_qs(qs: &mut [u8; QK / 2], v: __m128i) {
+pub(super) fn store_qs(qs: &mut [u8; QK / 2], v: __m128i) {
     // SAFETY: `qs` is 16 bytes, one unaligned 16-byte store.
     unsafe { _mm_storeu_si128(qs.as_mut_ptr().cast(), v) }
 }
 
-/// Q4_0's block: element j in the low nibble of byte j, element j + 16 in its high nibble
-/// (`legacy::pack_nibbles`).
+/// Levels in [0, 15] packed as ggml's nibbles: element j in the low nibble of byte j, element
+/// j + 16 in its high nibble (`legacy::pack_nibbles`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn store_q4_0(o: &mut BlockQ4_0, bits: u16, q: Halves) {
+pub(super) fn nibbles(q: Halves) -> __m128i {
     // The high bytes are ≤ 15, so a 16-bit shift by 4 keeps every byte in its place.
-    let qs = _mm_or_si128(bytes_of(q.lo), _mm_slli_epi16::<4>(bytes_of(q.hi)));
-    o.d = f16::from_bits(bits);
-    store_qs(&mut o.qs, qs);
+    _mm_or_si128(bytes_of(q.lo), _mm_slli_epi16::<4>(bytes_of(q.hi)))
 }
 
-/// Q5_0's block: nibbles as Q4_0, bit 4 of element j as bit j of `qh`
-/// (`legacy::pack_high_bits`).
+/// Levels in [0, 31] as (fifth bits: bit 4 of element j as bit j, `legacy::pack_high_bits`;
+/// the low nibbles as [`nibbles`]).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-fn store_q5_0(o: &mut BlockQ5_0, bits: u16, q: Halves) {
+pub(super) fn five_bits(q: Halves) -> ([u8; 4], __m128i) {
     let (lo, hi) = (_mm512_cvttps_epi32(q.lo), _mm512_cvttps_epi32(q.hi));
     let bit4 = _mm512_set1_epi32(16);
     let qh = u32::from(_mm512_test_epi32_mask(lo, bit4))
@@ -580,13 +586,29 @@ fn store_q5_0(o: &mut BlockQ5_0, bits: u16, q: Halves) {
         _mm_and_si128(_mm512_cvtepi32_epi8(lo), low),
         _mm_and_si128(_mm512_cvtepi32_epi8(hi), low),
     );
+    (qh.to_le_bytes(), _mm_or_si128(lo, _mm_slli_epi16::<4>(hi)))
+}
+
+/// Q4_0's block.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn store_q4_0(o: &mut BlockQ4_0, bits: u16, q: Halves) {
     o.d = f16::from_bits(bits);
-    o.qh = qh.to_le_bytes();
-    store_qs(&mut o.qs, _mm_or_si128(lo, _mm_slli_epi16::<4>(hi)));
+    store_qs(&mut o.qs, nibbles(q));
+}
+
+/// Q5_0's block.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+fn store_q5_0(o: &mut BlockQ5_0, bits: u16, q: Halves) {
+    let (qh, qs) = five_bits(q);
+    o.d = f16::from_bits(bits);
+    o.qh = qh;
+    store_qs(&mut o.qs, qs);
 }
 
 #[inline]
-fn block_of(x: &[f32]) -> &[f32; QK] {
+pub(super) fn block_of(x: &[f32]) -> &[f32; QK] {
     x.try_into().expect("chunks_exact yields QK values")
 }
 
@@ -686,7 +708,7 @@ pub(super) fn q8_0_ref(x: &[f32], out: &mut [BlockQ8_0]) {
             let (alo, ahi) = (_mm512_abs_ps(v[k].lo), _mm512_abs_ps(v[k].hi));
             t[k] = _mm512_max_ps(ahi, _mm512_max_ps(alo, zero));
         }
-        let d = _mm512_div_ps(reduce16::<false>(&t), _mm512_set1_ps(127.0));
+        let d = _mm512_div_ps(reduce16::<MAX>(&t), _mm512_set1_ps(127.0));
         let id = to_array(inverse_or_zero(d));
         let bits = to_array_u32(f16_bits(d));
         for k in 0..GROUP {
