@@ -38,7 +38,7 @@ pub enum QuantMode {
 /// Bytes of quantized data for `n_elements` of `ty`, or the error explaining why not.
 pub fn row_bytes(ty: GgmlType, n_elements: usize) -> Result<usize, QuantError> {
     let block_size = ty.block_size();
-    if block_size == 0 || n_elements % block_size != 0 {
+    if block_size == 0 || !n_elements.is_multiple_of(block_size) {
         return Err(QuantError::PartialBlock {
             ty,
             len: n_elements,

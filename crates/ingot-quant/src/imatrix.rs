@@ -529,7 +529,7 @@ fn check_shape(name: &str, e: &ImatrixEntry) -> Result<(), QuantError> {
             e.counts.len()
         )));
     }
-    if e.sums.len() % e.counts.len() != 0 {
+    if !e.sums.len().is_multiple_of(e.counts.len()) {
         return Err(bad(format!(
             "{} sums are not a multiple of {} counts",
             e.sums.len(),

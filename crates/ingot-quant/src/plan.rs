@@ -687,7 +687,7 @@ pub fn use_more_bits(i_layer: i64, n_layers: i64) -> bool {
 /// type's block size, a 32-element type of similar quality, else F16. Returns the type to use
 /// and, when it changed, the type it replaced.
 pub fn fallback(ty: GgmlType, ncols: u64) -> (GgmlType, Option<GgmlType>) {
-    let fits = |t: GgmlType| ncols % t.block_size() as u64 == 0;
+    let fits = |t: GgmlType| ncols.is_multiple_of(t.block_size() as u64);
     if fits(ty) {
         return (ty, None);
     }

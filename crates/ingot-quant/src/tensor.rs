@@ -35,7 +35,7 @@ pub fn quantize_tensor(
     mode: QuantMode,
     out: &mut [u8],
 ) -> Result<(), QuantError> {
-    if n_per_row == 0 || x.len() % n_per_row != 0 {
+    if n_per_row == 0 || !x.len().is_multiple_of(n_per_row) {
         return Err(QuantError::TensorShape {
             tensor: name.to_owned(),
             len: x.len(),
@@ -91,7 +91,7 @@ pub fn quantize_tensor_to_vec(
     weights: Option<&[f32]>,
     mode: QuantMode,
 ) -> Result<Vec<u8>, QuantError> {
-    if n_per_row == 0 || x.len() % n_per_row != 0 {
+    if n_per_row == 0 || !x.len().is_multiple_of(n_per_row) {
         return Err(QuantError::TensorShape {
             tensor: name.to_owned(),
             len: x.len(),

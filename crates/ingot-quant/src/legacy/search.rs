@@ -125,7 +125,7 @@ pub(crate) fn block_weights(weights: Option<&[f32]>) -> Option<&[f32; QK]> {
 /// the exact value (the nearest f16 above or below it that the rounding is not). Overflow is
 /// replaced by the largest finite f16.
 #[inline(always)]
-fn f16_pair(v: f32) -> [u16; 2] {
+pub(crate) fn f16_pair(v: f32) -> [u16; 2] {
     let mut b = f32_to_f16_bits(v);
     let sign = b & 0x8000;
     if b & 0x7FFF > F16_MAX_BITS {
@@ -278,8 +278,49 @@ pub(crate) fn quantize_type0<const G: usize>(
     if ref_err == 0.0 {
         return reference;
     }
-    if amax == 0.0 {
+    let Some(d) = type0_grid_scale::<G>(x, w, n, (amax, max)) else {
         return reference;
+    };
+    let range = (-nf, nf - 1.0);
+    let mut best = (reference.0, ref_levels);
+    let mut best_err = ref_err;
+    if !try_type0(x, w, range, d, &mut best, &mut best_err) {
+        return reference;
+    }
+    // With importance weights, one refit for the assignment the rounded scale produced (for
+    // plain error it gains ~0.3 % of error for ~25 % of the time: skipped).
+    if w.is_some() {
+        let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+        for h in 0..QK / LANES {
+            for i in 0..LANES {
+                let j = h * LANES + i;
+                let wl = wt(w, j) * best.1[j];
+                a[i] += wl * x[j];
+                b[i] += wl * best.1[j];
+            }
+        }
+        let (sxl, sll) = (hsum(&a), hsum(&b));
+        if sll > 0.0 {
+            try_type0(x, w, range, sxl / sll, &mut best, &mut best_err);
+        }
+    }
+    (best.0, to_bytes(&best.1, nf))
+}
+
+/// The first stage of [`quantize_type0`]: the grid candidate with the best least-squares fit
+/// (first on ties) and its scale Σwxl / Σwll; `None` for a zero block or when no candidate
+/// fits (every score ≤ 0). Shared with the batched AVX-512 kernel, which does the other
+/// stages for 16 blocks at once.
+#[inline(always)]
+pub(crate) fn type0_grid_scale<const G: usize>(
+    x: &[f32; QK],
+    w: Option<&[f32; QK]>,
+    n: i32,
+    (amax, max): (f32, f32),
+) -> Option<f32> {
+    let nf = n as f32;
+    if amax == 0.0 {
+        return None;
     }
     let s = if max < 0.0 { -1.0f32 } else { 1.0 };
     // Signed inverse scales: the largest element at −k (σ = −s, k ∈ [n − 1, 1.5n + 2]) or at
@@ -319,36 +360,14 @@ pub(crate) fn quantize_type0<const G: usize>(
     }
     let top = lane_max(&score);
     if top <= 0.0 {
-        return reference;
+        return None;
     }
     let mut hits = 0u64;
     for c in 0..G {
         hits |= u64::from(score[c] == top) << c;
     }
     let c = hits.trailing_zeros() as usize % G;
-    let mut best = (reference.0, ref_levels);
-    let mut best_err = ref_err;
-    if !try_type0(x, w, range, sxl[c] / sll[c], &mut best, &mut best_err) {
-        return reference;
-    }
-    // With importance weights, one refit for the assignment the rounded scale produced (for
-    // plain error it gains ~0.3 % of error for ~25 % of the time: skipped).
-    if w.is_some() {
-        let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
-        for h in 0..QK / LANES {
-            for i in 0..LANES {
-                let j = h * LANES + i;
-                let wl = wt(w, j) * best.1[j];
-                a[i] += wl * x[j];
-                b[i] += wl * best.1[j];
-            }
-        }
-        let (sxl, sll) = (hsum(&a), hsum(&b));
-        if sll > 0.0 {
-            try_type0(x, w, range, sxl / sll, &mut best, &mut best_err);
-        }
-    }
-    (best.0, to_bytes(&best.1, nf))
+    Some(sxl[c] / sll[c])
 }
 
 /// ingot's fast type-0 block for plain squared error: the reference assignment's

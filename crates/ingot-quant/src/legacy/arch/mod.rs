@@ -138,17 +138,21 @@ mod tests {
 
     use super::*;
 
-    /// Rows of 1, 3 and 7 blocks mixing the cases that stress each step: ties at ±½ of a
-    /// level, signed zeros, subnormals, ±65504, a lone outlier, constant and all-zero blocks,
-    /// and ordinary data at several scales.
-    fn inputs() -> Vec<Vec<f32>> {
-        let mut s = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
+    /// Deterministic uniform values in [−½, ½) (xorshift64*).
+    fn uniform(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = seed;
+        move || {
             s ^= s >> 12;
             s ^= s << 25;
             s ^= s >> 27;
             (s.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        }
+    }
+
+    /// Blocks that stress each step: ties at ±½ of a level, signed zeros, subnormals, ±65504,
+    /// a lone outlier, constant and all-zero blocks, and ordinary data at several scales.
+    fn blocks() -> Vec<[f32; 32]> {
+        let mut next = uniform(0x2545_F491_4F6C_DD1D);
         let mut blocks: Vec<[f32; 32]> = Vec::new();
         for scale in [1e-6f32, 0.02, 1.0, 300.0] {
             for _ in 0..3 {
@@ -177,6 +181,35 @@ mod tests {
         }));
         blocks.push(std::array::from_fn(|j| if j == 30 { 3.0 } else { 0.0 }));
         blocks.push(std::array::from_fn(|_| next().abs() + 10.0)); // offset, positive
+        blocks.push(std::array::from_fn(|j| if j == 5 { 1e30 } else { -3e29 })); // f16 overflow
+        blocks.push(std::array::from_fn(|j| if j < 16 { 1e-9 } else { -0.0 }));
+        // Zero extremes of both signs, where only ggml's order decides which one is kept (on
+        // the exact blocks, the stored min of Q4_1 shows it).
+        for (a, b) in [(0.0f32, -0.0f32), (-0.0, 0.0)] {
+            blocks.push(std::array::from_fn(|j| match j {
+                0 => a,
+                17 => b,
+                _ => (j % 16) as f32,
+            }));
+        }
+        for sign in [1.0f32, -1.0] {
+            blocks.push(std::array::from_fn(|j| match j {
+                0 => 0.0,
+                9 => -0.0,
+                _ => sign * (1.0 + j as f32),
+            }));
+            blocks.push(std::array::from_fn(|j| match j {
+                3 => -0.0,
+                20 => 0.0,
+                _ => sign * (0.5 + j as f32),
+            }));
+        }
+        blocks
+    }
+
+    /// Rows of 1, 3 and 7 blocks of [`blocks`].
+    fn inputs() -> Vec<Vec<f32>> {
+        let blocks = blocks();
         let mut rows = Vec::new();
         for (at, len) in [1usize, 3, 7].iter().cycle().take(12).enumerate() {
             let row: Vec<f32> = (0..*len)
@@ -187,8 +220,8 @@ mod tests {
         rows
     }
 
-    /// Weights for a row: none, random positive, or with zero stretches (a whole zero block
-    /// falls back to plain error).
+    /// Weights for a row: none, random positive, with zero stretches, or with whole zero
+    /// blocks (which fall back to plain error).
     fn weights(len: usize) -> Vec<Option<Vec<f32>>> {
         let random: Vec<f32> = (0..len)
             .map(|j| ((j * 7919 % 101) as f32 / 10.0).exp2() * 0.01)
@@ -196,7 +229,16 @@ mod tests {
         let holes: Vec<f32> = (0..len)
             .map(|j| if j % 32 < 20 { 0.0 } else { 1.0 + j as f32 })
             .collect();
-        vec![None, Some(random), Some(holes)]
+        let zero_blocks: Vec<f32> = (0..len)
+            .map(|j| {
+                if (j / 32) % 5 == 2 {
+                    0.0
+                } else {
+                    0.5 + (j % 7) as f32
+                }
+            })
+            .collect();
+        vec![None, Some(random), Some(holes), Some(zero_blocks)]
     }
 
     fn run_ref<B: bytemuck::Pod + Zeroable>(f: RefRow<B>, x: &[f32]) -> Vec<u8> {
@@ -279,6 +321,63 @@ mod tests {
                 same_search(k.q5_0, s.q5_0, &x, w, &format!("q5_0 {tag}"));
                 same_search(k.q4_1, s.q4_1, &x, w, &format!("q4_1 {tag}"));
                 same_search(k.q5_1, s.q5_1, &x, w, &format!("q5_1 {tag}"));
+            }
+        }
+    }
+
+    /// Rows long enough for the batched kernels (groups of 16 blocks plus a remainder): the
+    /// edge-case blocks of [`blocks`] scattered among ordinary ones at several scales.
+    fn long_rows() -> Vec<Vec<f32>> {
+        let edge = blocks();
+        let mut next = uniform(0x51_7CC1_B727_220A);
+        let mut rows = Vec::new();
+        for (r, n_blocks) in [16usize, 18, 33, 48, 64, 97].into_iter().enumerate() {
+            let mut row = Vec::new();
+            for b in 0..n_blocks {
+                if (b + r) % 3 == 0 {
+                    row.extend_from_slice(&edge[(b * 7 + r) % edge.len()]);
+                } else {
+                    let scale = [1e-3f32, 0.05, 1.0, 40.0][(b + r) % 4];
+                    row.extend((0..32).map(|_| (next() + next() + next()) * scale));
+                }
+            }
+            rows.push(row);
+        }
+        rows
+    }
+
+    /// The AVX-512 kernels (Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, batched by 16 blocks) against the
+    /// scalar table on long rows.
+    #[test]
+    fn avx512_kernels_equal_scalar_on_long_rows() {
+        let Some(k) = Kernels::for_level(Level::Avx512) else {
+            eprintln!("avx512: not supported by this CPU, skipped");
+            return;
+        };
+        let s = &SCALAR;
+        for (r, x) in long_rows().iter().enumerate() {
+            assert_eq!(
+                run_ref(k.q8_0_ref, x),
+                run_ref(s.q8_0_ref, x),
+                "q8_0 row {r}"
+            );
+            assert_eq!(
+                run_ref(k.q4_0_ref, x),
+                run_ref(s.q4_0_ref, x),
+                "q4_0 ref row {r}"
+            );
+            assert_eq!(
+                run_ref(k.q5_0_ref, x),
+                run_ref(s.q5_0_ref, x),
+                "q5_0 ref row {r}"
+            );
+            for w in weights(x.len()) {
+                let w = w.as_deref();
+                let tag = format!("row {r}, weights {}", w.is_some());
+                same_search(k.q4_0, s.q4_0, x, w, &format!("q4_0 {tag}"));
+                same_search(k.q5_0, s.q5_0, x, w, &format!("q5_0 {tag}"));
+                same_search(k.q4_1, s.q4_1, x, w, &format!("q4_1 {tag}"));
+                same_search(k.q5_1, s.q5_1, x, w, &format!("q5_1 {tag}"));
             }
         }
     }

@@ -27,8 +27,9 @@ macro_rules! level {
             level!(@search $features, q5_0, q5_0::search_row_body, BlockQ5_0);
             level!(@search $features, q5_1, q5_1::search_row_body, BlockQ5_1);
 
-            /// This level's table. Only [`super::table`] hands it out, after checking the CPU.
-            pub(super) static TABLE: Kernels = Kernels {
+            /// This level's generic bodies. Only [`super::table`] hands them out (directly or
+            /// inside a table with hand-written kernels), after checking the CPU.
+            pub(super) const GENERIC: Kernels = Kernels {
                 level: $level,
                 // SAFETY: the wrappers need `$features`; this table is only reachable
                 // through `super::table`, which returns it only when
@@ -90,17 +91,44 @@ level!(
     "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"
 );
 
+mod type0_avx512;
+mod type1_avx512;
+
+/// AVX2: the generic bodies.
+static AVX2: Kernels = avx2::GENERIC;
+
+/// AVX-512: hand-written type-0 kernels, the generic bodies for the rest.
+static AVX512: Kernels = Kernels {
+    // SAFETY: the kernels need the AVX-512 level's features; this table is only
+    // reachable through `table`, which returns it only when `is_x86_feature_detected!`
+    // confirmed each of them.
+    q8_0_ref: |x, o| unsafe { type0_avx512::q8_0_ref(x, o) },
+    // SAFETY: as above.
+    q4_0_ref: |x, o| unsafe { type0_avx512::q4_0_ref(x, o) },
+    // SAFETY: as above.
+    q5_0_ref: |x, o| unsafe { type0_avx512::q5_0_ref(x, o) },
+    // SAFETY: as above.
+    q4_0: |x, w, e, o| unsafe { type0_avx512::q4_0(x, w, e, o) },
+    // SAFETY: as above.
+    q5_0: |x, w, e, o| unsafe { type0_avx512::q5_0(x, w, e, o) },
+    // SAFETY: as above.
+    q4_1: |x, w, e, o| unsafe { type1_avx512::q4_1(x, w, e, o) },
+    // SAFETY: as above.
+    q5_1: |x, w, e, o| unsafe { type1_avx512::q5_1(x, w, e, o) },
+    ..avx512::GENERIC
+};
+
 /// The table of an x86-64 level, only if this CPU runs every feature it was compiled for.
 pub(super) fn table(level: Level) -> Option<&'static Kernels> {
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
     match level {
         Level::Scalar => None,
-        Level::Avx2 => avx2.then_some(&avx2::TABLE),
+        Level::Avx2 => avx2.then_some(&AVX2),
         Level::Avx512 => (avx2
             && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512dq")
             && is_x86_feature_detected!("avx512vl"))
-        .then_some(&avx512::TABLE),
+        .then_some(&AVX512),
     }
 }
