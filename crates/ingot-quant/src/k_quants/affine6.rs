@@ -175,7 +175,7 @@ pub(crate) fn quantize_best<S: F32x8>(
     // Without importance weights one round keeps most of the gain at a fraction of the cost
     // (the no-imatrix path of Q4_K_M must keep up with llama-quantize).
     let rounds = if w.is_some() { refine::MAX_ROUNDS } else { 1 };
-    refine::refine_affine(&fmt, x, w, &mut st, rounds);
+    refine::refine_affine::<_, 8, 32>(s, &fmt, x, w, &mut st, rounds);
     let ls: [u8; 8] = std::array::from_fn(|j| st.ls[j] as u8);
     let lm: [u8; 8] = std::array::from_fn(|j| st.lm[j] as u8);
     Affine6 {

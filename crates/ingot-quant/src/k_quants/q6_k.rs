@@ -248,7 +248,7 @@ pub(crate) fn row_best_body<S: F32x8>(
         // Without importance weights one round keeps most of the gain at a fraction of the cost
         // (the no-imatrix path of Q4_K_M/Q6_K must keep up with llama-quantize).
         let rounds = if wb.is_some() { refine::MAX_ROUNDS } else { 1 };
-        refine::refine_symmetric(&FORMAT, xb, wb, &mut state, rounds);
+        refine::refine_symmetric::<_, 16, 16>(s, &FORMAT, xb, wb, &mut state, rounds);
         *b = from_state(&state);
     }
 }
