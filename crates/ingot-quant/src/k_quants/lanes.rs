@@ -366,8 +366,15 @@ fn symmetric_code<S: F32x8>(s: S, iscale: S::V, x: S::V, lo: S::V, hi: S::V, mag
 /// Transposes `L` consecutive sub-blocks of `N` values (`x[N·k + i]`) into lanes.
 #[inline(always)]
 pub(crate) fn transpose_in<const L: usize, const N: usize>(x: &[f32]) -> [[f32; L]; N] {
-    debug_assert!(x.len() >= L * N);
-    std::array::from_fn(|i| std::array::from_fn(|k| x[N * k + i]))
+    // Loops rather than nested `array::from_fn`, whose closures are not always inlined.
+    let x = &x[..L * N];
+    let mut t = [[0.0f32; L]; N];
+    for k in 0..L {
+        for i in 0..N {
+            t[i][k] = x[N * k + i];
+        }
+    }
+    t
 }
 
 #[cfg(test)]

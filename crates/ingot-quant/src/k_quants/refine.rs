@@ -122,49 +122,94 @@ fn f16_neighbours(v: f32) -> [f32; 5] {
     [v, step(-1), step(1), step(-2), step(2)]
 }
 
-/// One super-block transposed into lanes: `x[i][k]`, `w[i][k]` = value `i` of sub-block `k`
-/// (`L` sub-blocks of `N` values). Without importance weights `w` is all ones (the plain
-/// squared error), which keeps one code path for both objectives.
-struct Lanes<const L: usize, const N: usize> {
-    x: [[f32; L]; N],
-    w: [[f32; L]; N],
+/// Lanes per evaluation: one AVX-512 vector, two AVX2 vectors. A super-block of 16 sub-blocks
+/// fills them; one of 8 sub-blocks (Q4_K, Q5_K) is replicated twice, so each pass evaluates two
+/// candidates.
+const LANES: usize = 16;
+
+/// Per-lane values.
+type Lane = [f32; LANES];
+
+/// One super-block transposed into lanes: `x[i][k]`, `w[i][k]` = value `i` of sub-block
+/// `k % nsub` (`nsub` sub-blocks of `N` values, replicated `LANES / nsub` times). Without
+/// importance weights `w` is all ones (the plain squared error), which keeps one code path for
+/// both objectives.
+struct Lanes<const N: usize> {
+    x: [Lane; N],
+    w: [Lane; N],
 }
 
-impl<const L: usize, const N: usize> Lanes<L, N> {
+impl<const N: usize> Lanes<N> {
     #[inline(always)]
     fn new(x: &[f32], w: Option<&[f32]>) -> Self {
-        debug_assert_eq!(L * N, QK_K);
         Lanes {
             x: transpose(x),
             w: match w {
                 Some(w) => transpose(w),
-                None => [[1.0; L]; N],
+                None => [[1.0; LANES]; N],
             },
         }
     }
 
     /// Per lane: the error of codes re-rounded for x̂ = s·q − m (q in lo..=hi), and, when
-    /// `codes` is given, those codes. Eight lanes per vector operation of `v`.
+    /// `codes` is given, those codes.
     #[inline(always)]
     fn eval<S: F32x8>(
         &self,
         v: S,
-        s: &[f32; L],
-        m: &[f32; L],
+        s: &Lane,
+        m: &Lane,
         lo: f32,
         hi: f32,
-        mut codes: Option<&mut [[f32; L]; N]>,
-    ) -> [f32; L] {
+        mut codes: Option<&mut [Lane; N]>,
+    ) -> Lane {
         // A zero scale gives code 0 everywhere (the product with inv = 0), as for ggml.
-        let inv: [f32; L] = std::array::from_fn(|k| if s[k] != 0.0 { 1.0 / s[k] } else { 0.0 });
+        let inv: Lane = std::array::from_fn(|k| if s[k] != 0.0 { 1.0 / s[k] } else { 0.0 });
+        if N > 16 {
+            // Sub-blocks of 32 values: the compiler pairs lanes the wrong way round for these
+            // loops (two-lane vectors along the values), so spell out the vectors.
+            return self.eval_vectors(v, s, m, &inv, lo, hi, codes);
+        }
+        let mut err = [0.0f32; LANES];
+        for i in 0..N {
+            let (xi, wi) = (&self.x[i], &self.w[i]);
+            // Two passes over the lanes (round, then accumulate) keep both loops in the
+            // shape the compiler turns into one vector operation per step.
+            let mut li = [0.0f32; LANES];
+            for k in 0..LANES {
+                let t = (xi[k] + m[k]) * inv[k];
+                let t = if t > lo { t } else { lo };
+                let t = if t < hi { t } else { hi };
+                li[k] = (t + ROUND_MAGIC) - ROUND_MAGIC;
+            }
+            for k in 0..LANES {
+                let diff = xi[k] - (s[k] * li[k] - m[k]);
+                err[k] += wi[k] * diff * diff;
+            }
+            if let Some(c) = codes.as_deref_mut() {
+                c[i] = li;
+            }
+        }
+        err
+    }
+
+    /// [`Self::eval`] in explicit eight-lane vectors of `v` (the same operations per lane).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn eval_vectors<S: F32x8>(
+        &self,
+        v: S,
+        s: &Lane,
+        m: &Lane,
+        inv: &Lane,
+        lo: f32,
+        hi: f32,
+        mut codes: Option<&mut [Lane; N]>,
+    ) -> Lane {
         let (lo, hi, magic) = (v.splat(lo), v.splat(hi), v.splat(ROUND_MAGIC));
-        let mut err = [0.0f32; L];
-        for g in 0..L / 8 {
-            let (sg, mg, ig) = (
-                v.load(part(s, g)),
-                v.load(part(m, g)),
-                v.load(part(&inv, g)),
-            );
+        let mut err = [0.0f32; LANES];
+        for g in 0..LANES / 8 {
+            let (sg, mg, ig) = (v.load(part(s, g)), v.load(part(m, g)), v.load(part(inv, g)));
             let mut e = v.splat(0.0);
             for i in 0..N {
                 let x = v.load(part(&self.x[i], g));
@@ -185,18 +230,13 @@ impl<const L: usize, const N: usize> Lanes<L, N> {
 
     /// Per lane: the error of the given codes for x̂ = s·q − m.
     #[inline(always)]
-    fn error_of<S: F32x8>(&self, v: S, s: &[f32; L], m: &[f32; L], q: &[[f32; L]; N]) -> [f32; L] {
-        let mut err = [0.0f32; L];
-        for g in 0..L / 8 {
-            let (sg, mg) = (v.load(part(s, g)), v.load(part(m, g)));
-            let mut e = v.splat(0.0);
-            for i in 0..N {
-                let x = v.load(part(&self.x[i], g));
-                let w = v.load(part(&self.w[i], g));
-                let diff = v.sub(x, v.sub(v.mul(sg, v.load(part(&q[i], g))), mg));
-                e = v.add(e, v.mul(v.mul(w, diff), diff));
+    fn error_of(&self, s: &Lane, m: &Lane, q: &[Lane; N]) -> Lane {
+        let mut err = [0.0f32; LANES];
+        for i in 0..N {
+            for k in 0..LANES {
+                let diff = self.x[i][k] - (s[k] * q[i][k] - m[k]);
+                err[k] += self.w[i][k] * diff * diff;
             }
-            err[8 * g..8 * g + 8].copy_from_slice(&v.store(e));
         }
         err
     }
@@ -204,75 +244,84 @@ impl<const L: usize, const N: usize> Lanes<L, N> {
 
 /// Lanes `8·g..8·g + 8` of `a`.
 #[inline(always)]
-fn part<const L: usize>(a: &[f32; L], g: usize) -> &[f32; 8] {
+fn part(a: &Lane, g: usize) -> &[f32; 8] {
     a[8 * g..8 * g + 8]
         .try_into()
-        .expect("L is a multiple of 8")
+        .expect("LANES is a multiple of 8")
 }
 
-/// `x[N·k + i]` → `[i][k]`.
+/// `x[N·(k mod nsub) + i]` → `[i][k]`, `nsub = 256 / N`.
 #[inline(always)]
-fn transpose<const L: usize, const N: usize>(x: &[f32]) -> [[f32; L]; N] {
-    std::array::from_fn(|i| std::array::from_fn(|k| x[N * k + i]))
+fn transpose<const N: usize>(x: &[f32]) -> [Lane; N] {
+    // Loops rather than nested `array::from_fn`: those closures are not always inlined, and a
+    // call per element costs more than the refinement itself.
+    let x = &x[..QK_K];
+    let nsub = QK_K / N;
+    let mut t = [[0.0f32; LANES]; N];
+    for k in 0..LANES {
+        let sub = &x[N * (k % nsub)..N * (k % nsub) + N];
+        for i in 0..N {
+            t[i][k] = sub[i];
+        }
+    }
+    t
 }
 
-/// Codes in natural order (`q[N·k + i]`) → transposed floats.
+/// Codes in natural order (`q[N·k + i]`) → transposed, replicated floats.
 #[inline(always)]
-fn codes_in<const L: usize, const N: usize>(q: &[i32; QK_K]) -> [[f32; L]; N] {
-    std::array::from_fn(|i| std::array::from_fn(|k| q[N * k + i] as f32))
+fn codes_in<const N: usize>(q: &[i32; QK_K]) -> [Lane; N] {
+    let nsub = QK_K / N;
+    let mut t = [[0.0f32; LANES]; N];
+    for k in 0..LANES {
+        let sub = &q[N * (k % nsub)..N * (k % nsub) + N];
+        for i in 0..N {
+            t[i][k] = sub[i] as f32;
+        }
+    }
+    t
 }
 
-/// Transposed float codes → natural order.
+/// Transposed float codes (first replica) → natural order.
 #[inline(always)]
-fn codes_out<const L: usize, const N: usize>(qt: &[[f32; L]; N], q: &mut [i32; QK_K]) {
+fn codes_out<const N: usize>(qt: &[Lane; N], q: &mut [i32; QK_K]) {
     for i in 0..N {
-        for k in 0..L {
+        for k in 0..QK_K / N {
             q[N * k + i] = qt[i][k] as i32;
         }
     }
 }
 
+/// Lane `k` = `f · c[k mod NSUB]`.
 #[inline(always)]
-fn lane_sum<const L: usize>(e: &[f32; L]) -> f32 {
-    e.iter().sum()
+fn scaled<const NSUB: usize>(f: f32, c: &[i32; NSUB]) -> Lane {
+    std::array::from_fn(|k| f * c[k % NSUB] as f32)
 }
 
-/// Keeps, per lane, the candidate `c` when its error is strictly lower.
+/// The sum of replica `r`'s lanes (its super-block error), in lane order.
 #[inline(always)]
-fn keep_better<const L: usize>(
-    e: &[f32; L],
-    c: &[i32; L],
-    best_e: &mut [f32; L],
-    best_c: &mut [i32; L],
-) {
-    for k in 0..L {
-        if e[k] < best_e[k] {
-            best_e[k] = e[k];
-            best_c[k] = c[k];
-        }
-    }
+fn replica_sum<const NSUB: usize>(e: &Lane, r: usize) -> f32 {
+    e[r * NSUB..(r + 1) * NSUB].iter().sum()
 }
 
 // ---------------------------------------------------------------- symmetric
 
-/// Improves a symmetric super-block in place (see the module docs), in at most `max_rounds`
-/// rounds. `NSUB` sub-blocks of `N` values.
+/// Improves a symmetric super-block of 16 sub-blocks of 16 values in place (see the module
+/// docs), in at most `max_rounds` rounds.
 #[inline(always)]
-pub(crate) fn refine_symmetric<S: F32x8, const NSUB: usize, const N: usize>(
+pub(crate) fn refine_symmetric<S: F32x8>(
     v: S,
     fmt: &SymmetricFormat,
     x: &[f32],
     w: Option<&[f32]>,
-    st: &mut SymmetricState<NSUB>,
+    st: &mut SymmetricState<16>,
     max_rounds: usize,
 ) {
+    const N: usize = 16;
     debug_assert_eq!(fmt.sub_len, N);
-    let lanes = Lanes::<NSUB, N>::new(x, w);
+    let lanes = Lanes::<N>::new(x, w);
     let (lo, hi) = (fmt.qmin as f32, fmt.qmax as f32);
-    let zero = [0.0f32; NSUB];
-    let scales =
-        |d: f32, sc: &[i32; NSUB]| -> [f32; NSUB] { std::array::from_fn(|k| d * sc[k] as f32) };
-    let mut qt = codes_in::<NSUB, N>(&st.q);
+    let zero = [0.0f32; LANES];
+    let mut qt = codes_in::<N>(&st.q);
     if !st.d.is_finite() {
         // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
         // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
@@ -281,49 +330,54 @@ pub(crate) fn refine_symmetric<S: F32x8, const NSUB: usize, const N: usize>(
         } else {
             F16_MAX.copysign(st.d)
         };
-        lanes.eval(v, &scales(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
+        lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
     }
     let start = (st.d, st.sc, qt);
-    let start_err = lane_sum(&lanes.error_of(v, &scales(st.d, &st.sc), &zero, &qt));
+    let start_err = replica_sum::<16>(&lanes.error_of(&scaled(st.d, &st.sc), &zero, &qt), 0);
     let mut best = start_err;
     for _ in 0..max_rounds {
         let round_start = best;
         if st.d != 0.0 && st.d.is_finite() {
-            // B: per sub-block scale search, all sub-blocks in lanes. Continuous optimum for
-            // the current codes, and the neighbourhood of the opposite sign (the asymmetric
-            // code range makes the sign of the scale matter).
+            // B: per sub-block scale search. Candidates around the continuous optimum for the
+            // current codes, and the neighbourhood of the opposite sign (the asymmetric code
+            // range makes the sign of the scale matter).
             let (mut sxq, mut sqq) = (zero, zero);
             for i in 0..N {
-                for k in 0..NSUB {
+                for k in 0..LANES {
                     let q = qt[i][k];
                     sxq[k] += lanes.w[i][k] * lanes.x[i][k] * q;
                     sqq[k] += lanes.w[i][k] * q * q;
                 }
             }
-            let c0: [i32; NSUB] = std::array::from_fn(|k| {
+            let c0: [i32; 16] = std::array::from_fn(|k| {
                 if sqq[k] > 0.0 {
                     nearest_int((sxq[k] / sqq[k] / st.d).clamp(-1e6, 1e6))
                 } else {
                     st.sc[k]
                 }
             });
-            let mut cur = lanes.eval(v, &scales(st.d, &st.sc), &zero, lo, hi, None);
+            let mut cur = lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, None);
             let mut best_sc = st.sc;
             let flips = [(-1, 0), (-1, -1), (-1, 1)];
             for (sign, o) in fmt.scale_offsets.iter().map(|&o| (1, o)).chain(flips) {
-                let c: [i32; NSUB] =
+                let c: [i32; 16] =
                     std::array::from_fn(|k| (sign * c0[k] + o).clamp(fmt.scmin, fmt.scmax));
-                let e = lanes.eval(v, &scales(st.d, &c), &zero, lo, hi, None);
-                keep_better(&e, &c, &mut cur, &mut best_sc);
+                let e = lanes.eval(v, &scaled(st.d, &c), &zero, lo, hi, None);
+                for k in 0..LANES {
+                    if e[k] < cur[k] {
+                        cur[k] = e[k];
+                        best_sc[k] = c[k];
+                    }
+                }
             }
             st.sc = best_sc;
-            lanes.eval(v, &scales(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
-            best = lane_sum(&cur);
+            lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
+            best = replica_sum::<16>(&cur, 0);
         }
         // C: refit d to the integer scales and codes.
         let (mut sxa, mut saa) = (0.0f64, 0.0f64);
         for i in 0..N {
-            for k in 0..NSUB {
+            for k in 0..LANES {
                 let a = st.sc[k] as f64 * qt[i][k] as f64;
                 sxa += (lanes.w[i][k] * lanes.x[i][k]) as f64 * a;
                 saa += lanes.w[i][k] as f64 * a * a;
@@ -336,7 +390,8 @@ pub(crate) fn refine_symmetric<S: F32x8, const NSUB: usize, const N: usize>(
                 if dc == st.d || !dc.is_finite() {
                     continue;
                 }
-                let e = lane_sum(&lanes.eval(v, &scales(dc, &st.sc), &zero, lo, hi, None));
+                let e = lanes.eval(v, &scaled(dc, &st.sc), &zero, lo, hi, None);
+                let e = replica_sum::<16>(&e, 0);
                 if e < best {
                     best = e;
                     best_d = dc;
@@ -344,14 +399,14 @@ pub(crate) fn refine_symmetric<S: F32x8, const NSUB: usize, const N: usize>(
             }
             if best_d != st.d {
                 st.d = best_d;
-                lanes.eval(v, &scales(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
+                lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
             }
         }
         if best.partial_cmp(&round_start) != Some(std::cmp::Ordering::Less) {
             break;
         }
     }
-    let end_err = lane_sum(&lanes.error_of(v, &scales(st.d, &st.sc), &zero, &qt));
+    let end_err = replica_sum::<16>(&lanes.error_of(&scaled(st.d, &st.sc), &zero, &qt), 0);
     if end_err.partial_cmp(&start_err) == Some(std::cmp::Ordering::Greater) {
         (st.d, st.sc, qt) = start;
     }
@@ -360,8 +415,9 @@ pub(crate) fn refine_symmetric<S: F32x8, const NSUB: usize, const N: usize>(
 
 // ---------------------------------------------------------------- affine
 
-/// Improves an affine super-block in place (see the module docs), in at most `max_rounds`
-/// rounds. `NSUB` sub-blocks of `N` values.
+/// Improves an affine super-block (`NSUB` sub-blocks of `N` values, NSUB = 8 or 16) in place
+/// (see the module docs), in at most `max_rounds` rounds. With 8 sub-blocks each evaluation
+/// pass covers two candidates (one per replica), taken in candidate order.
 #[inline(always)]
 pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
     v: S,
@@ -371,12 +427,11 @@ pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
     st: &mut AffineState<NSUB>,
     max_rounds: usize,
 ) {
-    debug_assert_eq!(fmt.sub_len, N);
-    let lanes = Lanes::<NSUB, N>::new(x, w);
+    debug_assert!(fmt.sub_len == N && NSUB * N == QK_K && LANES % NSUB == 0);
+    let reps = LANES / NSUB;
+    let lanes = Lanes::<N>::new(x, w);
     let (lo, hi) = (0.0f32, fmt.qmax as f32);
-    let lanes_of =
-        |f: f32, c: &[i32; NSUB]| -> [f32; NSUB] { std::array::from_fn(|k| f * c[k] as f32) };
-    let mut qt = codes_in::<NSUB, N>(&st.q);
+    let mut qt = codes_in::<N>(&st.q);
     if !st.d.is_finite() || !st.dmin.is_finite() {
         // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
         // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
@@ -389,21 +444,23 @@ pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
         };
         st.d = sat(st.d);
         st.dmin = sat(st.dmin);
-        let (s, m) = (lanes_of(st.d, &st.ls), lanes_of(st.dmin, &st.lm));
+        let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
         lanes.eval(v, &s, &m, lo, hi, Some(&mut qt));
     }
     let start = (st.d, st.dmin, st.ls, st.lm, qt);
-    let (s, m) = (lanes_of(st.d, &st.ls), lanes_of(st.dmin, &st.lm));
-    let start_err = lane_sum(&lanes.error_of(v, &s, &m, &qt));
+    let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+    let start_err = replica_sum::<NSUB>(&lanes.error_of(&s, &m, &qt), 0);
     let mut best = start_err;
+    let (so, mo) = (fmt.scale_offsets, fmt.min_offsets);
+    let n_cand = so.len() * mo.len();
     for _ in 0..max_rounds {
         let round_start = best;
-        // B: per sub-block (scale, min) search, all sub-blocks in lanes, around the weighted
-        // least-squares fit x ≈ s·q − m of the current codes.
-        let zero = [0.0f32; NSUB];
+        // B: per sub-block (scale, min) search around the weighted least-squares fit
+        // x ≈ s·q − m of the current codes.
+        let zero = [0.0f32; LANES];
         let (mut sw, mut sx, mut sq, mut sqq, mut sxq) = (zero, zero, zero, zero, zero);
         for i in 0..N {
-            for k in 0..NSUB {
+            for k in 0..LANES {
                 let (wi, xi, q) = (lanes.w[i][k], lanes.x[i][k], qt[i][k]);
                 sw[k] += wi;
                 sx[k] += wi * xi;
@@ -419,40 +476,50 @@ pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
                 fallback
             }
         };
-        let mut c_s = st.ls;
-        let mut c_m = st.lm;
-        for k in 0..NSUB {
+        let mut c_s = [0i32; LANES];
+        let mut c_m = [0i32; LANES];
+        for k in 0..LANES {
+            let (ls, lm) = (st.ls[k % NSUB], st.lm[k % NSUB]);
             let det = sw[k] * sqq[k] - sq[k] * sq[k];
-            if det > 0.0 {
+            (c_s[k], c_m[k]) = if det > 0.0 {
                 let s = (sw[k] * sxq[k] - sx[k] * sq[k]) / det;
                 let b = (sqq[k] * sx[k] - sq[k] * sxq[k]) / det; // x ≈ s·q + b, so m = −b
-                c_s[k] = to_code(s, st.d, st.ls[k]);
-                c_m[k] = to_code(-b, st.dmin, st.lm[k]);
-            }
+                (to_code(s, st.d, ls), to_code(-b, st.dmin, lm))
+            } else {
+                (ls, lm)
+            };
         }
-        let (s_cur, m_cur) = (lanes_of(st.d, &st.ls), lanes_of(st.dmin, &st.lm));
-        let mut cur = lanes.eval(v, &s_cur, &m_cur, lo, hi, None);
+        let (s_cur, m_cur) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+        let e = lanes.eval(v, &s_cur, &m_cur, lo, hi, None);
+        let mut cur: [f32; NSUB] = std::array::from_fn(|j| e[j]);
         let (mut bls, mut blm) = (st.ls, st.lm);
-        for &ds in fmt.scale_offsets {
-            let ls: [i32; NSUB] = std::array::from_fn(|k| (c_s[k] + ds).clamp(0, fmt.lmax));
-            let s = lanes_of(st.d, &ls);
-            for &dm in fmt.min_offsets {
-                let lm: [i32; NSUB] = std::array::from_fn(|k| (c_m[k] + dm).clamp(0, fmt.lmax));
-                let e = lanes.eval(v, &s, &lanes_of(st.dmin, &lm), lo, hi, None);
-                for k in 0..NSUB {
-                    if e[k] < cur[k] {
-                        cur[k] = e[k];
-                        bls[k] = ls[k];
-                        blm[k] = lm[k];
-                    }
+        for t0 in (0..n_cand).step_by(reps) {
+            // Replica r tries candidate t0 + r (the last one again past the end: it cannot win
+            // twice under the strict comparison).
+            let mut off = [(0i32, 0i32); LANES];
+            for (r, o) in off.iter_mut().enumerate().take(reps) {
+                let t = (t0 + r).min(n_cand - 1);
+                *o = (so[t / mo.len()], mo[t % mo.len()]);
+            }
+            let ls: [i32; LANES] =
+                std::array::from_fn(|k| (c_s[k] + off[k / NSUB].0).clamp(0, fmt.lmax));
+            let lm: [i32; LANES] =
+                std::array::from_fn(|k| (c_m[k] + off[k / NSUB].1).clamp(0, fmt.lmax));
+            let e = lanes.eval(v, &scaled(st.d, &ls), &scaled(st.dmin, &lm), lo, hi, None);
+            for k in 0..LANES {
+                let j = k % NSUB;
+                if e[k] < cur[j] {
+                    cur[j] = e[k];
+                    bls[j] = ls[k];
+                    blm[j] = lm[k];
                 }
             }
         }
         st.ls = bls;
         st.lm = blm;
-        let (s, m) = (lanes_of(st.d, &st.ls), lanes_of(st.dmin, &st.lm));
+        let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
         lanes.eval(v, &s, &m, lo, hi, Some(&mut qt));
-        best = lane_sum(&cur);
+        best = cur.iter().sum();
 
         // C: refit (d, dmin) to the integer codes: x ≈ d·a − dmin·b, a = ls·q, b = lm.
         let (mut saa, mut sab, mut sbb, mut sxa, mut sxb) =
@@ -485,23 +552,33 @@ pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
         if let Some((dfit, mfit)) = fit {
             let dn = f16_neighbours(f16_round(dfit as f32));
             let mn = f16_neighbours(f16_round(mfit as f32));
-            let (mut best_d, mut best_m) = (st.d, st.dmin);
+            let mut cands = [(0.0f32, 0.0f32); 9];
+            let mut n = 0;
             for &dc in &dn[..3] {
-                let s = lanes_of(dc, &st.ls);
                 for &mc in &mn[..3] {
-                    if (dc == st.d && mc == st.dmin) || !dc.is_finite() || !mc.is_finite() {
-                        continue;
+                    if (dc != st.d || mc != st.dmin) && dc.is_finite() && mc.is_finite() {
+                        cands[n] = (dc, mc);
+                        n += 1;
                     }
-                    let e = lane_sum(&lanes.eval(v, &s, &lanes_of(mc, &st.lm), lo, hi, None));
-                    if e < best {
-                        best = e;
-                        (best_d, best_m) = (dc, mc);
+                }
+            }
+            let (mut best_d, mut best_m) = (st.d, st.dmin);
+            for t0 in (0..n).step_by(reps) {
+                let pick = |k: usize| cands[(t0 + k / NSUB).min(n - 1)];
+                let s: Lane = std::array::from_fn(|k| pick(k).0 * st.ls[k % NSUB] as f32);
+                let m: Lane = std::array::from_fn(|k| pick(k).1 * st.lm[k % NSUB] as f32);
+                let e = lanes.eval(v, &s, &m, lo, hi, None);
+                for r in 0..reps {
+                    let er = replica_sum::<NSUB>(&e, r);
+                    if er < best {
+                        best = er;
+                        (best_d, best_m) = pick(r * NSUB);
                     }
                 }
             }
             if (best_d, best_m) != (st.d, st.dmin) {
                 (st.d, st.dmin) = (best_d, best_m);
-                let (s, m) = (lanes_of(st.d, &st.ls), lanes_of(st.dmin, &st.lm));
+                let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
                 lanes.eval(v, &s, &m, lo, hi, Some(&mut qt));
             }
         }
@@ -509,8 +586,8 @@ pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
             break;
         }
     }
-    let (s, m) = (lanes_of(st.d, &st.ls), lanes_of(st.dmin, &st.lm));
-    let end_err = lane_sum(&lanes.error_of(v, &s, &m, &qt));
+    let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+    let end_err = replica_sum::<NSUB>(&lanes.error_of(&s, &m, &qt), 0);
     if end_err.partial_cmp(&start_err) == Some(std::cmp::Ordering::Greater) {
         (st.d, st.dmin, st.ls, st.lm, qt) = start;
     }
