@@ -95,6 +95,13 @@ fn bench_q6k(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("ingot_default", |b| {
+        b.iter(|| {
+            for (xr, or) in x.chunks(COLS).zip(ours.chunks_mut(COLS / 256)) {
+                q6_k::quantize_row(black_box(xr), None, or);
+            }
+        })
+    });
     g.bench_function("ingot_weighted", |b| {
         b.iter(|| {
             for (xr, or) in x.chunks(COLS).zip(ours.chunks_mut(COLS / 256)) {

@@ -41,6 +41,18 @@ fn requantize(x: &[f32], nmax: i32, b: &mut Affine6) {
     }
 }
 
+/// The codes of a lane search (`lt[i][k]`, value `i` of sub-block `k`) in value order.
+#[inline(always)]
+fn codes_from_lanes(lt: &[[f32; 8]; 32]) -> [u8; QK_K] {
+    let mut l = [0u8; QK_K];
+    for k in 0..8 {
+        for i in 0..32 {
+            l[32 * k + i] = lt[i][k] as u8;
+        }
+    }
+    l
+}
+
 /// ggml's reference algorithm: `make_qkx2_quants` per sub-block with weights
 /// av_x + |x| (av_x the sub-block's RMS), the largest scale and min each mapped to 63. The
 /// eight sub-blocks are searched together, one per lane ([`lanes::affine_search`]).
@@ -54,8 +66,12 @@ pub(crate) fn quantize_ref<S: F32x8>(s: S, x: &[f32], nmax: i32, search: AffineS
         }
     }
     let av_x: [f32; 8] = std::array::from_fn(|k| (sum_x2[k] / 32.0).sqrt());
-    let wt: [[f32; 8]; 32] =
-        std::array::from_fn(|i| std::array::from_fn(|k| av_x[k] + xt[i][k].abs()));
+    let mut wt = [[0f32; 8]; 32];
+    for i in 0..32 {
+        for k in 0..8 {
+            wt[i][k] = av_x[k] + xt[i][k].abs();
+        }
+    }
     let mut lt = [[0f32; 8]; 32];
     let fit = lanes::affine_search::<S, 32, false>(s, nmax, &xt, &wt, &mut lt, search);
     let (scales, mins) = (fit.scale, fit.the_min);
@@ -83,7 +99,7 @@ pub(crate) fn quantize_ref<S: F32x8>(s: S, x: &[f32], nmax: i32, search: AffineS
         d: f16::from_f32(max_scale / 63.0),
         dmin: f16::from_f32(max_min / 63.0),
         scales: set_scale_min_k4(&ls, &lm),
-        l: std::array::from_fn(|i| lt[i % 32][i / 32] as u8),
+        l: codes_from_lanes(&lt),
     };
     requantize(x, nmax, &mut b);
     b
@@ -108,9 +124,12 @@ pub(crate) fn quantize_ggml_weighted<S: F32x8>(s: S, x: &[f32], qw: &[f32], nmax
     };
     let xt = lanes::transpose_in::<8, 32>(x);
     let qwt = lanes::transpose_in::<8, 32>(qw);
-    let wt: [[f32; 8]; 32] = std::array::from_fn(|i| {
-        std::array::from_fn(|k| qwt[i][k] * (sigma2 + xt[i][k] * xt[i][k]).sqrt())
-    });
+    let mut wt = [[0f32; 8]; 32];
+    for i in 0..32 {
+        for k in 0..8 {
+            wt[i][k] = qwt[i][k] * (sigma2 + xt[i][k] * xt[i][k]).sqrt();
+        }
+    }
     let mut sw = [0f32; 8];
     for row in &wt {
         for k in 0..8 {
@@ -127,7 +146,7 @@ pub(crate) fn quantize_ggml_weighted<S: F32x8>(s: S, x: &[f32], qw: &[f32], nmax
         d: f16::from_f32(d_block),
         dmin: f16::from_f32(m_block),
         scales: set_scale_min_k4(&ls, &lm),
-        l: std::array::from_fn(|i| lt[i % 32][i / 32] as u8),
+        l: codes_from_lanes(&lt),
     };
     requantize(x, nmax, &mut b);
     b
@@ -152,7 +171,7 @@ pub(crate) fn quantize_best<S: F32x8>(
         dmin: start.dmin.to_f32(),
         ls: std::array::from_fn(|j| get_scale_min_k4(j, &start.scales).0 as i32),
         lm: std::array::from_fn(|j| get_scale_min_k4(j, &start.scales).1 as i32),
-        q: std::array::from_fn(|i| start.l[i] as i32),
+        q: start.l.map(i32::from),
     };
     let fmt = AffineFormat {
         sub_len: 32,
@@ -175,14 +194,14 @@ pub(crate) fn quantize_best<S: F32x8>(
     // Without importance weights one round keeps most of the gain at a fraction of the cost
     // (the no-imatrix path of Q4_K_M must keep up with llama-quantize).
     let rounds = if w.is_some() { refine::MAX_ROUNDS } else { 1 };
-    refine::refine_affine(&fmt, x, w, &mut st, rounds);
+    refine::refine_affine::<_, 8, 32>(s, &fmt, x, w, &mut st, rounds);
     let ls: [u8; 8] = std::array::from_fn(|j| st.ls[j] as u8);
     let lm: [u8; 8] = std::array::from_fn(|j| st.lm[j] as u8);
     Affine6 {
         d: f16::from_f32(st.d),
         dmin: f16::from_f32(st.dmin),
         scales: set_scale_min_k4(&ls, &lm),
-        l: std::array::from_fn(|i| st.q[i] as u8),
+        l: st.q.map(|q| q as u8),
     }
 }
 

@@ -154,12 +154,11 @@ pub(crate) fn affine_search<S: F32x8, const N: usize, const MAD: bool>(
     let zero = s.splat(0.0);
     let nmaxv = s.splat(nmax as f32);
     let magic = s.splat(12_582_912.0);
-    let code = |iscale: S::V, x: S::V, min: S::V| {
-        let v = s.mul(iscale, s.sub(x, min));
-        let v = s.min(s.max(v, zero), nmaxv);
-        s.sub(s.add(v, magic), magic)
-    };
-    let err = |diff: S::V| if MAD { s.abs(diff) } else { s.mul(diff, diff) };
+    // Plain functions, not closures: a closure does not inherit the caller's
+    // `#[target_feature]`s, so the intrinsics inside it would stay out-of-line calls.
+    let code =
+        |iscale: S::V, x: S::V, min: S::V| affine_code(s, iscale, x, min, zero, nmaxv, magic);
+    let err = |diff: S::V| error_term::<S, MAD>(s, diff);
     let x0 = s.load(&xt[0]);
     let mut min = x0;
     let mut max = x0;
@@ -265,10 +264,7 @@ pub(crate) fn symmetric_search<S: F32x8, const N: usize>(
     let magic = s.splat(12_582_912.0);
     let lo = s.splat(-(nmax as f32));
     let hi = s.splat((nmax - 1) as f32);
-    let code = |iscale: S::V, x: S::V| {
-        let v = s.min(s.max(s.mul(iscale, x), lo), hi);
-        s.sub(s.add(v, magic), magic)
-    };
+    let code = |iscale: S::V, x: S::V| symmetric_code(s, iscale, x, lo, hi, magic);
     let mut amax = zero;
     let mut max = zero;
     for row in xt {
@@ -334,11 +330,51 @@ pub(crate) fn symmetric_search<S: F32x8, const N: usize>(
     scale
 }
 
+/// ggml's affine code `clamp(nearest_int(iscale·(x − min)), 0, nmax)` as a float.
+#[inline(always)]
+fn affine_code<S: F32x8>(
+    s: S,
+    iscale: S::V,
+    x: S::V,
+    min: S::V,
+    zero: S::V,
+    nmax: S::V,
+    magic: S::V,
+) -> S::V {
+    let v = s.mul(iscale, s.sub(x, min));
+    let v = s.min(s.max(v, zero), nmax);
+    s.sub(s.add(v, magic), magic)
+}
+
+/// |diff| (`MAD`) or diff².
+#[inline(always)]
+fn error_term<S: F32x8, const MAD: bool>(s: S, diff: S::V) -> S::V {
+    if MAD {
+        s.abs(diff)
+    } else {
+        s.mul(diff, diff)
+    }
+}
+
+/// ggml's symmetric code `clamp(nearest_int(iscale·x), lo, hi)` as a float.
+#[inline(always)]
+fn symmetric_code<S: F32x8>(s: S, iscale: S::V, x: S::V, lo: S::V, hi: S::V, magic: S::V) -> S::V {
+    let v = s.min(s.max(s.mul(iscale, x), lo), hi);
+    s.sub(s.add(v, magic), magic)
+}
+
 /// Transposes `L` consecutive sub-blocks of `N` values (`x[N·k + i]`) into lanes.
 #[inline(always)]
 pub(crate) fn transpose_in<const L: usize, const N: usize>(x: &[f32]) -> [[f32; L]; N] {
-    debug_assert!(x.len() >= L * N);
-    std::array::from_fn(|i| std::array::from_fn(|k| x[N * k + i]))
+    // Loops rather than nested `array::from_fn`, whose closures are not always inlined.
+    let x = &x[..L * N];
+    let mut t = [[0.0f32; L]; N];
+    for k in 0..L {
+        for i in 0..N {
+            t[i][k] = x[N * k + i];
+        }
+    }
+    t
 }
 
 #[cfg(test)]

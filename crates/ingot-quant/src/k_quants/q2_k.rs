@@ -225,7 +225,7 @@ pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ2K]) {
 /// The body of [`quantize_row`] (lengths checked), compiled per instruction-set level.
 #[inline(always)]
 pub(crate) fn row_best_body<S: F32x8>(
-    _s: S,
+    s: S,
     x: &[f32],
     weights: Option<&[f32]>,
     out: &mut [BlockQ2K],
@@ -244,7 +244,7 @@ pub(crate) fn row_best_body<S: F32x8>(
             lm: std::array::from_fn(|j| (start.scales[j] >> 4) as i32),
             q: std::array::from_fn(|i| l[i] as i32),
         };
-        refine::refine_affine(&FORMAT, xb, wb, &mut st, refine::MAX_ROUNDS);
+        refine::refine_affine::<_, 16, 16>(s, &FORMAT, xb, wb, &mut st, refine::MAX_ROUNDS);
         let sc: [u8; 16] = std::array::from_fn(|j| (st.ls[j] | (st.lm[j] << 4)) as u8);
         let l: [u8; QK_K] = std::array::from_fn(|i| st.q[i] as u8);
         *b = pack(f16::from_f32(st.d), f16::from_f32(st.dmin), &sc, &l);

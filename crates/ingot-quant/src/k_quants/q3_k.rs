@@ -203,7 +203,7 @@ pub fn quantize_row(x: &[f32], weights: Option<&[f32]>, out: &mut [BlockQ3K]) {
 /// The body of [`quantize_row`] (lengths checked), compiled per instruction-set level.
 #[inline(always)]
 pub(crate) fn row_best_body<S: F32x8>(
-    _s: S,
+    s: S,
     x: &[f32],
     weights: Option<&[f32]>,
     out: &mut [BlockQ3K],
@@ -221,7 +221,7 @@ pub(crate) fn row_best_body<S: F32x8>(
             sc: std::array::from_fn(|j| sc[j] as i32),
             q: std::array::from_fn(|i| l[i] as i32 - 4),
         };
-        refine::refine_symmetric(&FORMAT, xb, wb, &mut st, refine::MAX_ROUNDS);
+        refine::refine_symmetric(s, &FORMAT, xb, wb, &mut st, refine::MAX_ROUNDS);
         let biased: [u8; 16] = std::array::from_fn(|j| (st.sc[j] + 32) as u8);
         let l: [u8; QK_K] = std::array::from_fn(|i| (st.q[i] + 4) as u8);
         *b = pack(f16::from_f32(st.d), set_scales_q3k(&biased), &l);

@@ -127,7 +127,7 @@ fn sub_block_scales<S: F32x8>(s: S, x: &[f32], w: Option<&[f32]>, l: &mut [u8; Q
         let xt = lanes::transpose_in::<8, 16>(&x[r.clone()]);
         let wt = match w {
             Some(w) => lanes::transpose_in::<8, 16>(&w[r]),
-            None => std::array::from_fn(|i| std::array::from_fn(|k| xt[i][k] * xt[i][k])),
+            None => xt.map(|row| row.map(|v| v * v)),
         };
         let mut codes = [[0u8; 16]; 8];
         let sc = lanes::symmetric_search::<S, 16>(s, 32, &xt, &wt, &mut codes);
@@ -180,14 +180,14 @@ fn to_state(b: &BlockQ6K) -> SymmetricState<16> {
     SymmetricState {
         d: b.d.to_f32(),
         sc: std::array::from_fn(|j| b.scales[j] as i32),
-        q: std::array::from_fn(|i| l[i] as i32 - 32),
+        q: l.map(|c| c as i32 - 32),
     }
 }
 
 #[inline(always)]
 fn from_state(s: &SymmetricState<16>) -> BlockQ6K {
     let sc: [i8; 16] = std::array::from_fn(|j| s.sc[j] as i8);
-    let l: [u8; QK_K] = std::array::from_fn(|i| (s.q[i] + 32) as u8);
+    let l: [u8; QK_K] = s.q.map(|q| (q + 32) as u8);
     pack(f16::from_f32(s.d), &sc, &l)
 }
 
@@ -248,7 +248,7 @@ pub(crate) fn row_best_body<S: F32x8>(
         // Without importance weights one round keeps most of the gain at a fraction of the cost
         // (the no-imatrix path of Q4_K_M/Q6_K must keep up with llama-quantize).
         let rounds = if wb.is_some() { refine::MAX_ROUNDS } else { 1 };
-        refine::refine_symmetric(&FORMAT, xb, wb, &mut state, rounds);
+        refine::refine_symmetric(s, &FORMAT, xb, wb, &mut state, rounds);
         *b = from_state(&state);
     }
 }

@@ -23,19 +23,34 @@
 //! 6 (or 4, 8) bits against a super-block scale chosen on the float scales, and re-rounds the
 //! values once: it never re-fits the super-block factor to the integer scales and codes, nor
 //! revisits the integer scales afterwards, which is where the gain here comes from.
+//!
+//! Every evaluation runs on all sub-blocks of the super-block at once, one sub-block per lane
+//! (`xt[i][k]` = value `i` of sub-block `k`, transposed once per block): one candidate scale
+//! (and min) per lane, every code re-rounded, the error accumulated per lane in value order.
+//! Each lane keeps its best candidate with a strict `<` in candidate order, and the winning
+//! codes are computed once at the end. The loops are plain per-lane IEEE operations over
+//! fixed-size arrays, so the instruction-set levels (`arch`) vectorise them without changing a
+//! bit of the result.
+//!
+//! Codes are rounded as floats: clamping `x/s` (or `(x + m)/s`) to the code range, then adding
+//! and removing 1.5·2²³, rounds half to even like [`nearest_int`], exactly (the clamped value is
+//! far below 2²²). The division is a multiplication by the lane's `1/s`, which can differ from
+//! `x/s` in the last bit; a final check keeps the starting block if the result were ever worse
+//! on the objective.
 
+use super::lanes::F32x8;
 use super::{f16_round, nearest_int};
 use crate::blocks::QK_K;
 
-/// Upper bound on B/C rounds; each round costs about 2×(candidates × 256) value updates.
+/// Upper bound on B/C rounds; each round costs about (candidates + 10) × 256 value updates.
 pub(crate) const MAX_ROUNDS: usize = 4;
 
 /// The largest finite f16 value.
 const F16_MAX: f32 = 65504.0;
 
-/// Independent partial sums per error accumulation (a multiple of the SIMD width; divides
-/// every sub-block length).
-const LANES: usize = 8;
+/// 1.5·2²³: adding and subtracting it rounds an f32 of magnitude below 2²² to the nearest
+/// integer, ties to even (the float form of [`nearest_int`]).
+const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// Grid of a symmetric K-quant (Q3_K, Q6_K): x̂ = d·sc·q.
 #[derive(Clone, Copy, Debug)]
@@ -89,14 +104,6 @@ pub(crate) struct AffineState<const NSUB: usize> {
     pub q: [i32; QK_K],
 }
 
-#[inline(always)]
-fn weights_or_ones(w: Option<&[f32]>) -> [f32; QK_K] {
-    match w {
-        Some(w) => std::array::from_fn(|i| w[i]),
-        None => [1.0; QK_K],
-    }
-}
-
 /// The f16 values adjacent to `v` (an exact f16 value) and `v` itself, finite ones only.
 #[inline(always)]
 fn f16_neighbours(v: f32) -> [f32; 5] {
@@ -115,69 +122,206 @@ fn f16_neighbours(v: f32) -> [f32; 5] {
     [v, step(-1), step(1), step(-2), step(2)]
 }
 
+/// Lanes per evaluation: one AVX-512 vector, two AVX2 vectors. A super-block of 16 sub-blocks
+/// fills them; one of 8 sub-blocks (Q4_K, Q5_K) is replicated twice, so each pass evaluates two
+/// candidates.
+const LANES: usize = 16;
+
+/// Per-lane values.
+type Lane = [f32; LANES];
+
+/// One super-block transposed into lanes: `x[i][k]`, `w[i][k]` = value `i` of sub-block
+/// `k % nsub` (`nsub` sub-blocks of `N` values, replicated `LANES / nsub` times). Without
+/// importance weights `w` is all ones (the plain squared error), which keeps one code path for
+/// both objectives.
+struct Lanes<const N: usize> {
+    x: [Lane; N],
+    w: [Lane; N],
+}
+
+impl<const N: usize> Lanes<N> {
+    #[inline(always)]
+    fn new(x: &[f32], w: Option<&[f32]>) -> Self {
+        Lanes {
+            x: transpose(x),
+            w: match w {
+                Some(w) => transpose(w),
+                None => [[1.0; LANES]; N],
+            },
+        }
+    }
+
+    /// Per lane: the error of codes re-rounded for x̂ = s·q − m (q in lo..=hi), and, when
+    /// `codes` is given, those codes.
+    #[inline(always)]
+    fn eval<S: F32x8>(
+        &self,
+        v: S,
+        s: &Lane,
+        m: &Lane,
+        lo: f32,
+        hi: f32,
+        mut codes: Option<&mut [Lane; N]>,
+    ) -> Lane {
+        // A zero scale gives code 0 everywhere (the product with inv = 0), as for ggml.
+        let inv: Lane = std::array::from_fn(|k| if s[k] != 0.0 { 1.0 / s[k] } else { 0.0 });
+        if N > 16 {
+            // Sub-blocks of 32 values: the compiler pairs lanes the wrong way round for these
+            // loops (two-lane vectors along the values), so spell out the vectors.
+            return self.eval_vectors(v, s, m, &inv, lo, hi, codes);
+        }
+        let mut err = [0.0f32; LANES];
+        for i in 0..N {
+            let (xi, wi) = (&self.x[i], &self.w[i]);
+            // Two passes over the lanes (round, then accumulate) keep both loops in the
+            // shape the compiler turns into one vector operation per step.
+            let mut li = [0.0f32; LANES];
+            for k in 0..LANES {
+                let t = (xi[k] + m[k]) * inv[k];
+                let t = if t > lo { t } else { lo };
+                let t = if t < hi { t } else { hi };
+                li[k] = (t + ROUND_MAGIC) - ROUND_MAGIC;
+            }
+            for k in 0..LANES {
+                let diff = xi[k] - (s[k] * li[k] - m[k]);
+                err[k] += wi[k] * diff * diff;
+            }
+            if let Some(c) = codes.as_deref_mut() {
+                c[i] = li;
+            }
+        }
+        err
+    }
+
+    /// [`Self::eval`] in explicit eight-lane vectors of `v` (the same operations per lane).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn eval_vectors<S: F32x8>(
+        &self,
+        v: S,
+        s: &Lane,
+        m: &Lane,
+        inv: &Lane,
+        lo: f32,
+        hi: f32,
+        mut codes: Option<&mut [Lane; N]>,
+    ) -> Lane {
+        let (lo, hi, magic) = (v.splat(lo), v.splat(hi), v.splat(ROUND_MAGIC));
+        let mut err = [0.0f32; LANES];
+        for g in 0..LANES / 8 {
+            let (sg, mg, ig) = (v.load(part(s, g)), v.load(part(m, g)), v.load(part(inv, g)));
+            let mut e = v.splat(0.0);
+            for i in 0..N {
+                let x = v.load(part(&self.x[i], g));
+                let w = v.load(part(&self.w[i], g));
+                let t = v.mul(v.add(x, mg), ig);
+                let t = v.min(v.max(t, lo), hi);
+                let l = v.sub(v.add(t, magic), magic);
+                if let Some(c) = codes.as_deref_mut() {
+                    c[i][8 * g..8 * g + 8].copy_from_slice(&v.store(l));
+                }
+                let diff = v.sub(x, v.sub(v.mul(sg, l), mg));
+                e = v.add(e, v.mul(v.mul(w, diff), diff));
+            }
+            err[8 * g..8 * g + 8].copy_from_slice(&v.store(e));
+        }
+        err
+    }
+
+    /// Per lane: the error of the given codes for x̂ = s·q − m.
+    #[inline(always)]
+    fn error_of(&self, s: &Lane, m: &Lane, q: &[Lane; N]) -> Lane {
+        let mut err = [0.0f32; LANES];
+        for i in 0..N {
+            for k in 0..LANES {
+                let diff = self.x[i][k] - (s[k] * q[i][k] - m[k]);
+                err[k] += self.w[i][k] * diff * diff;
+            }
+        }
+        err
+    }
+}
+
+/// Lanes `8·g..8·g + 8` of `a`.
+#[inline(always)]
+fn part(a: &Lane, g: usize) -> &[f32; 8] {
+    a[8 * g..8 * g + 8]
+        .try_into()
+        .expect("LANES is a multiple of 8")
+}
+
+/// `x[N·(k mod nsub) + i]` → `[i][k]`, `nsub = 256 / N`.
+#[inline(always)]
+fn transpose<const N: usize>(x: &[f32]) -> [Lane; N] {
+    // Loops rather than nested `array::from_fn`: those closures are not always inlined, and a
+    // call per element costs more than the refinement itself.
+    let x = &x[..QK_K];
+    let nsub = QK_K / N;
+    let mut t = [[0.0f32; LANES]; N];
+    for k in 0..LANES {
+        let sub = &x[N * (k % nsub)..N * (k % nsub) + N];
+        for i in 0..N {
+            t[i][k] = sub[i];
+        }
+    }
+    t
+}
+
+/// Codes in natural order (`q[N·k + i]`) → transposed, replicated floats.
+#[inline(always)]
+fn codes_in<const N: usize>(q: &[i32; QK_K]) -> [Lane; N] {
+    let nsub = QK_K / N;
+    let mut t = [[0.0f32; LANES]; N];
+    for k in 0..LANES {
+        let sub = &q[N * (k % nsub)..N * (k % nsub) + N];
+        for i in 0..N {
+            t[i][k] = sub[i] as f32;
+        }
+    }
+    t
+}
+
+/// Transposed float codes (first replica) → natural order.
+#[inline(always)]
+fn codes_out<const N: usize>(qt: &[Lane; N], q: &mut [i32; QK_K]) {
+    for i in 0..N {
+        for k in 0..QK_K / N {
+            q[N * k + i] = qt[i][k] as i32;
+        }
+    }
+}
+
+/// Lane `k` = `f · c[k mod NSUB]`.
+#[inline(always)]
+fn scaled<const NSUB: usize>(f: f32, c: &[i32; NSUB]) -> Lane {
+    std::array::from_fn(|k| f * c[k % NSUB] as f32)
+}
+
+/// The sum of replica `r`'s lanes (its super-block error), in lane order.
+#[inline(always)]
+fn replica_sum<const NSUB: usize>(e: &Lane, r: usize) -> f32 {
+    e[r * NSUB..(r + 1) * NSUB].iter().sum()
+}
+
 // ---------------------------------------------------------------- symmetric
 
-/// Rounds the codes of one symmetric sub-block for scale `s = d·sc` and returns its error.
+/// Improves a symmetric super-block of 16 sub-blocks of 16 values in place (see the module
+/// docs), in at most `max_rounds` rounds.
 #[inline(always)]
-fn sym_codes(fmt: &SymmetricFormat, x: &[f32], w: &[f32], s: f32, q: &mut [i32]) -> f32 {
-    let mut err = 0.0f32;
-    if s == 0.0 {
-        for i in 0..x.len() {
-            q[i] = 0;
-            err += w[i] * x[i] * x[i];
-        }
-        return err;
-    }
-    // Partial sums in LANES independent accumulators let the compiler vectorise the loop
-    // (a single running f32 sum would force sequential adds); sub-blocks are 16 or 32 long.
-    let inv = 1.0 / s;
-    let mut acc = [0.0f32; LANES];
-    for ((xc, wc), qc) in x
-        .chunks_exact(LANES)
-        .zip(w.chunks_exact(LANES))
-        .zip(q.chunks_exact_mut(LANES))
-    {
-        for k in 0..LANES {
-            let l = nearest_int(xc[k] * inv).clamp(fmt.qmin, fmt.qmax);
-            qc[k] = l;
-            let diff = xc[k] - s * l as f32;
-            acc[k] += wc[k] * diff * diff;
-        }
-    }
-    err + acc.iter().sum::<f32>()
-}
-
-#[inline(always)]
-fn sym_error<const NSUB: usize>(
-    fmt: &SymmetricFormat,
-    x: &[f32],
-    w: &[f32],
-    s: &SymmetricState<NSUB>,
-) -> f32 {
-    let mut err = 0.0f32;
-    for j in 0..NSUB {
-        let sj = s.d * s.sc[j] as f32;
-        for i in j * fmt.sub_len..(j + 1) * fmt.sub_len {
-            let diff = x[i] - sj * s.q[i] as f32;
-            err += w[i] * diff * diff;
-        }
-    }
-    err
-}
-
-/// Improves a symmetric super-block in place (see the module docs), in at most `max_rounds`
-/// rounds.
-#[inline(always)]
-pub(crate) fn refine_symmetric<const NSUB: usize>(
+pub(crate) fn refine_symmetric<S: F32x8>(
+    v: S,
     fmt: &SymmetricFormat,
     x: &[f32],
     w: Option<&[f32]>,
-    st: &mut SymmetricState<NSUB>,
+    st: &mut SymmetricState<16>,
     max_rounds: usize,
 ) {
-    debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
-    let w = weights_or_ones(w);
-    let n = fmt.sub_len;
+    const N: usize = 16;
+    debug_assert_eq!(fmt.sub_len, N);
+    let lanes = Lanes::<N>::new(x, w);
+    let (lo, hi) = (fmt.qmin as f32, fmt.qmax as f32);
+    let zero = [0.0f32; LANES];
+    let mut qt = codes_in::<N>(&st.q);
     if !st.d.is_finite() {
         // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
         // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
@@ -186,168 +330,108 @@ pub(crate) fn refine_symmetric<const NSUB: usize>(
         } else {
             F16_MAX.copysign(st.d)
         };
-        for j in 0..NSUB {
-            let r = j * n..(j + 1) * n;
-            sym_codes(
-                fmt,
-                &x[r.clone()],
-                &w[r.clone()],
-                st.d * st.sc[j] as f32,
-                &mut st.q[r],
-            );
-        }
+        lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
     }
-    let mut best = sym_error(fmt, x, &w, st);
-    let mut qtmp = [0i32; 32];
-    let mut qbest = [0i32; 32];
+    let start = (st.d, st.sc, qt);
+    let start_err = replica_sum::<16>(&lanes.error_of(&scaled(st.d, &st.sc), &zero, &qt), 0);
+    let mut best = start_err;
     for _ in 0..max_rounds {
-        let start = best;
+        let round_start = best;
         if st.d != 0.0 && st.d.is_finite() {
-            // B: per sub-block scale search.
-            for j in 0..NSUB {
-                let r = j * n..(j + 1) * n;
-                let (xs, ws) = (&x[r.clone()], &w[r.clone()]);
-                let mut cur = sym_codes(fmt, xs, ws, st.d * st.sc[j] as f32, &mut qbest[..n]);
-                let mut best_sc = st.sc[j];
-                // Continuous optimum for the current codes, and for codes of the opposite sign
-                // convention (the asymmetric grid makes the sign of the scale matter).
-                let (mut sxq, mut sqq) = (0.0f32, 0.0f32);
-                for i in 0..n {
-                    let q = st.q[j * n + i] as f32;
-                    sxq += ws[i] * xs[i] * q;
-                    sqq += ws[i] * q * q;
+            // B: per sub-block scale search. Candidates around the continuous optimum for the
+            // current codes, and the neighbourhood of the opposite sign (the asymmetric code
+            // range makes the sign of the scale matter).
+            let (mut sxq, mut sqq) = (zero, zero);
+            for i in 0..N {
+                for k in 0..LANES {
+                    let q = qt[i][k];
+                    sxq[k] += lanes.w[i][k] * lanes.x[i][k] * q;
+                    sqq[k] += lanes.w[i][k] * q * q;
                 }
-                let c0 = if sqq > 0.0 {
-                    nearest_int((sxq / sqq / st.d).clamp(-1e6, 1e6))
-                } else {
-                    st.sc[j]
-                };
-                for c in fmt
-                    .scale_offsets
-                    .iter()
-                    .map(|o| c0 + o)
-                    .chain([-c0, -c0 - 1, -c0 + 1])
-                {
-                    let c = c.clamp(fmt.scmin, fmt.scmax);
-                    if c == best_sc {
-                        continue;
-                    }
-                    let e = sym_codes(fmt, xs, ws, st.d * c as f32, &mut qtmp[..n]);
-                    if e < cur {
-                        cur = e;
-                        best_sc = c;
-                        qbest[..n].copy_from_slice(&qtmp[..n]);
-                    }
-                }
-                st.sc[j] = best_sc;
-                st.q[r].copy_from_slice(&qbest[..n]);
             }
-            best = sym_error(fmt, x, &w, st);
+            let c0: [i32; 16] = std::array::from_fn(|k| {
+                if sqq[k] > 0.0 {
+                    nearest_int((sxq[k] / sqq[k] / st.d).clamp(-1e6, 1e6))
+                } else {
+                    st.sc[k]
+                }
+            });
+            let mut cur = lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, None);
+            let mut best_sc = st.sc;
+            let flips = [(-1, 0), (-1, -1), (-1, 1)];
+            for (sign, o) in fmt.scale_offsets.iter().map(|&o| (1, o)).chain(flips) {
+                let c: [i32; 16] =
+                    std::array::from_fn(|k| (sign * c0[k] + o).clamp(fmt.scmin, fmt.scmax));
+                let e = lanes.eval(v, &scaled(st.d, &c), &zero, lo, hi, None);
+                for k in 0..LANES {
+                    if e[k] < cur[k] {
+                        cur[k] = e[k];
+                        best_sc[k] = c[k];
+                    }
+                }
+            }
+            st.sc = best_sc;
+            lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
+            best = replica_sum::<16>(&cur, 0);
         }
         // C: refit d to the integer scales and codes.
         let (mut sxa, mut saa) = (0.0f64, 0.0f64);
-        for j in 0..NSUB {
-            for i in j * n..(j + 1) * n {
-                let a = (st.sc[j] * st.q[i]) as f64;
-                sxa += (w[i] * x[i]) as f64 * a;
-                saa += w[i] as f64 * a * a;
+        for i in 0..N {
+            for k in 0..LANES {
+                let a = st.sc[k] as f64 * qt[i][k] as f64;
+                sxa += (lanes.w[i][k] * lanes.x[i][k]) as f64 * a;
+                saa += lanes.w[i][k] as f64 * a * a;
             }
         }
         if saa > 0.0 {
             let dfit = f16_round((sxa / saa) as f32);
-            let mut cand_q = [0i32; QK_K];
-            for dc in f16_neighbours(dfit).into_iter().chain([st.d]) {
+            let mut best_d = st.d;
+            for dc in f16_neighbours(dfit) {
                 if dc == st.d || !dc.is_finite() {
                     continue;
                 }
-                let mut e = 0.0f32;
-                for j in 0..NSUB {
-                    let r = j * n..(j + 1) * n;
-                    e += sym_codes(
-                        fmt,
-                        &x[r.clone()],
-                        &w[r.clone()],
-                        dc * st.sc[j] as f32,
-                        &mut cand_q[r],
-                    );
-                }
+                let e = lanes.eval(v, &scaled(dc, &st.sc), &zero, lo, hi, None);
+                let e = replica_sum::<16>(&e, 0);
                 if e < best {
                     best = e;
-                    st.d = dc;
-                    st.q = cand_q;
+                    best_d = dc;
                 }
             }
+            if best_d != st.d {
+                st.d = best_d;
+                lanes.eval(v, &scaled(st.d, &st.sc), &zero, lo, hi, Some(&mut qt));
+            }
         }
-        if best.partial_cmp(&start) != Some(std::cmp::Ordering::Less) {
+        if best.partial_cmp(&round_start) != Some(std::cmp::Ordering::Less) {
             break;
         }
     }
+    let end_err = replica_sum::<16>(&lanes.error_of(&scaled(st.d, &st.sc), &zero, &qt), 0);
+    if end_err.partial_cmp(&start_err) == Some(std::cmp::Ordering::Greater) {
+        (st.d, st.sc, qt) = start;
+    }
+    codes_out(&qt, &mut st.q);
 }
 
 // ---------------------------------------------------------------- affine
 
-/// Rounds the codes of one affine sub-block for scale `s` and offset `m` (x̂ = s·q − m) and
-/// returns its error.
+/// Improves an affine super-block (`NSUB` sub-blocks of `N` values, NSUB = 8 or 16) in place
+/// (see the module docs), in at most `max_rounds` rounds. With 8 sub-blocks each evaluation
+/// pass covers two candidates (one per replica), taken in candidate order.
 #[inline(always)]
-fn aff_codes(qmax: i32, x: &[f32], w: &[f32], s: f32, m: f32, q: &mut [i32]) -> f32 {
-    let mut err = 0.0f32;
-    if s == 0.0 {
-        for i in 0..x.len() {
-            q[i] = 0;
-            let diff = x[i] + m;
-            err += w[i] * diff * diff;
-        }
-        return err;
-    }
-    let inv = 1.0 / s;
-    let mut acc = [0.0f32; LANES];
-    for ((xc, wc), qc) in x
-        .chunks_exact(LANES)
-        .zip(w.chunks_exact(LANES))
-        .zip(q.chunks_exact_mut(LANES))
-    {
-        for k in 0..LANES {
-            let l = nearest_int(((xc[k] + m) * inv).clamp(-1.0, qmax as f32 + 1.0)).clamp(0, qmax);
-            qc[k] = l;
-            let diff = xc[k] - (s * l as f32 - m);
-            acc[k] += wc[k] * diff * diff;
-        }
-    }
-    err + acc.iter().sum::<f32>()
-}
-
-#[inline(always)]
-fn aff_error<const NSUB: usize>(
-    fmt: &AffineFormat,
-    x: &[f32],
-    w: &[f32],
-    s: &AffineState<NSUB>,
-) -> f32 {
-    let mut err = 0.0f32;
-    for j in 0..NSUB {
-        let sj = s.d * s.ls[j] as f32;
-        let mj = s.dmin * s.lm[j] as f32;
-        for i in j * fmt.sub_len..(j + 1) * fmt.sub_len {
-            let diff = x[i] - (sj * s.q[i] as f32 - mj);
-            err += w[i] * diff * diff;
-        }
-    }
-    err
-}
-
-/// Improves an affine super-block in place (see the module docs), in at most `max_rounds`
-/// rounds.
-#[inline(always)]
-pub(crate) fn refine_affine<const NSUB: usize>(
+pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
+    v: S,
     fmt: &AffineFormat,
     x: &[f32],
     w: Option<&[f32]>,
     st: &mut AffineState<NSUB>,
     max_rounds: usize,
 ) {
-    debug_assert_eq!(NSUB * fmt.sub_len, QK_K);
-    let w = weights_or_ones(w);
-    let n = fmt.sub_len;
+    debug_assert!(fmt.sub_len == N && NSUB * N == QK_K && LANES % NSUB == 0);
+    let reps = LANES / NSUB;
+    let lanes = Lanes::<N>::new(x, w);
+    let (lo, hi) = (0.0f32, fmt.qmax as f32);
+    let mut qt = codes_in::<N>(&st.q);
     if !st.d.is_finite() || !st.dmin.is_finite() {
         // Values beyond what an f16 super-block scale can reach (ggml writes inf here):
         // saturate at the largest finite f16 and re-round the codes, so the block stays finite.
@@ -360,91 +444,92 @@ pub(crate) fn refine_affine<const NSUB: usize>(
         };
         st.d = sat(st.d);
         st.dmin = sat(st.dmin);
-        for j in 0..NSUB {
-            let r = j * n..(j + 1) * n;
-            let (s, m) = (st.d * st.ls[j] as f32, st.dmin * st.lm[j] as f32);
-            aff_codes(fmt.qmax, &x[r.clone()], &w[r.clone()], s, m, &mut st.q[r]);
-        }
+        let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+        lanes.eval(v, &s, &m, lo, hi, Some(&mut qt));
     }
-    let mut best = aff_error(fmt, x, &w, st);
-    let mut qtmp = [0i32; 32];
-    let mut qbest = [0i32; 32];
+    let start = (st.d, st.dmin, st.ls, st.lm, qt);
+    let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+    let start_err = replica_sum::<NSUB>(&lanes.error_of(&s, &m, &qt), 0);
+    let mut best = start_err;
+    let (so, mo) = (fmt.scale_offsets, fmt.min_offsets);
+    let n_cand = so.len() * mo.len();
     for _ in 0..max_rounds {
-        let start = best;
-        // B: per sub-block (scale, min) search.
-        for j in 0..NSUB {
-            let r = j * n..(j + 1) * n;
-            let (xs, ws) = (&x[r.clone()], &w[r.clone()]);
-            let s_cur = st.d * st.ls[j] as f32;
-            let m_cur = st.dmin * st.lm[j] as f32;
-            let mut cur = aff_codes(fmt.qmax, xs, ws, s_cur, m_cur, &mut qbest[..n]);
-            let (mut bls, mut blm) = (st.ls[j], st.lm[j]);
-            // Weighted least squares for x ≈ s·q − m with the current codes.
-            let (mut sw, mut sx, mut sq, mut sqq, mut sxq) =
-                (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32);
-            for i in 0..n {
-                let q = st.q[j * n + i] as f32;
-                sw += ws[i];
-                sx += ws[i] * xs[i];
-                sq += ws[i] * q;
-                sqq += ws[i] * q * q;
-                sxq += ws[i] * xs[i] * q;
+        let round_start = best;
+        // B: per sub-block (scale, min) search around the weighted least-squares fit
+        // x ≈ s·q − m of the current codes.
+        let zero = [0.0f32; LANES];
+        let (mut sw, mut sx, mut sq, mut sqq, mut sxq) = (zero, zero, zero, zero, zero);
+        for i in 0..N {
+            for k in 0..LANES {
+                let (wi, xi, q) = (lanes.w[i][k], lanes.x[i][k], qt[i][k]);
+                sw[k] += wi;
+                sx[k] += wi * xi;
+                sq[k] += wi * q;
+                sqq[k] += wi * q * q;
+                sxq[k] += wi * xi * q;
             }
-            let det = sw * sqq - sq * sq;
-            let (s_fit, m_fit) = if det > 0.0 {
-                let s = (sw * sxq - sx * sq) / det;
-                let b = (sqq * sx - sq * sxq) / det; // x ≈ s·q + b, so m = −b
-                (s, -b)
-            } else {
-                (s_cur, m_cur)
-            };
-            let to_code = |v: f32, unit: f32, fallback: i32| {
-                if unit != 0.0 && unit.is_finite() {
-                    nearest_int((v / unit).clamp(-1e6, 1e6))
-                } else {
-                    fallback
-                }
-            };
-            let c_s = to_code(s_fit, st.d, st.ls[j]);
-            let c_m = to_code(m_fit, st.dmin, st.lm[j]);
-            for &ds in fmt.scale_offsets {
-                for &dm in fmt.min_offsets {
-                    let ls = (c_s + ds).clamp(0, fmt.lmax);
-                    let lm = (c_m + dm).clamp(0, fmt.lmax);
-                    if ls == bls && lm == blm {
-                        continue;
-                    }
-                    let e = aff_codes(
-                        fmt.qmax,
-                        xs,
-                        ws,
-                        st.d * ls as f32,
-                        st.dmin * lm as f32,
-                        &mut qtmp[..n],
-                    );
-                    if e < cur {
-                        cur = e;
-                        bls = ls;
-                        blm = lm;
-                        qbest[..n].copy_from_slice(&qtmp[..n]);
-                    }
-                }
-            }
-            st.ls[j] = bls;
-            st.lm[j] = blm;
-            st.q[r].copy_from_slice(&qbest[..n]);
         }
-        best = aff_error(fmt, x, &w, st);
+        let to_code = |v: f32, unit: f32, fallback: i32| {
+            if unit != 0.0 && unit.is_finite() {
+                nearest_int((v / unit).clamp(-1e6, 1e6))
+            } else {
+                fallback
+            }
+        };
+        let mut c_s = [0i32; LANES];
+        let mut c_m = [0i32; LANES];
+        for k in 0..LANES {
+            let (ls, lm) = (st.ls[k % NSUB], st.lm[k % NSUB]);
+            let det = sw[k] * sqq[k] - sq[k] * sq[k];
+            (c_s[k], c_m[k]) = if det > 0.0 {
+                let s = (sw[k] * sxq[k] - sx[k] * sq[k]) / det;
+                let b = (sqq[k] * sx[k] - sq[k] * sxq[k]) / det; // x ≈ s·q + b, so m = −b
+                (to_code(s, st.d, ls), to_code(-b, st.dmin, lm))
+            } else {
+                (ls, lm)
+            };
+        }
+        let (s_cur, m_cur) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+        let e = lanes.eval(v, &s_cur, &m_cur, lo, hi, None);
+        let mut cur: [f32; NSUB] = std::array::from_fn(|j| e[j]);
+        let (mut bls, mut blm) = (st.ls, st.lm);
+        for t0 in (0..n_cand).step_by(reps) {
+            // Replica r tries candidate t0 + r (the last one again past the end: it cannot win
+            // twice under the strict comparison).
+            let mut off = [(0i32, 0i32); LANES];
+            for (r, o) in off.iter_mut().enumerate().take(reps) {
+                let t = (t0 + r).min(n_cand - 1);
+                *o = (so[t / mo.len()], mo[t % mo.len()]);
+            }
+            let ls: [i32; LANES] =
+                std::array::from_fn(|k| (c_s[k] + off[k / NSUB].0).clamp(0, fmt.lmax));
+            let lm: [i32; LANES] =
+                std::array::from_fn(|k| (c_m[k] + off[k / NSUB].1).clamp(0, fmt.lmax));
+            let e = lanes.eval(v, &scaled(st.d, &ls), &scaled(st.dmin, &lm), lo, hi, None);
+            for k in 0..LANES {
+                let j = k % NSUB;
+                if e[k] < cur[j] {
+                    cur[j] = e[k];
+                    bls[j] = ls[k];
+                    blm[j] = lm[k];
+                }
+            }
+        }
+        st.ls = bls;
+        st.lm = blm;
+        let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+        lanes.eval(v, &s, &m, lo, hi, Some(&mut qt));
+        best = cur.iter().sum();
 
         // C: refit (d, dmin) to the integer codes: x ≈ d·a − dmin·b, a = ls·q, b = lm.
         let (mut saa, mut sab, mut sbb, mut sxa, mut sxb) =
             (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        for j in 0..NSUB {
-            let b = st.lm[j] as f64;
-            for i in j * n..(j + 1) * n {
-                let a = (st.ls[j] * st.q[i]) as f64;
-                let wi = w[i] as f64;
-                let xi = x[i] as f64;
+        for i in 0..N {
+            for k in 0..NSUB {
+                let b = st.lm[k] as f64;
+                let a = st.ls[k] as f64 * qt[i][k] as f64;
+                let wi = lanes.w[i][k] as f64;
+                let xi = lanes.x[i][k] as f64;
                 saa += wi * a * a;
                 sab += wi * a * b;
                 sbb += wi * b * b;
@@ -465,42 +550,46 @@ pub(crate) fn refine_affine<const NSUB: usize>(
             None
         };
         if let Some((dfit, mfit)) = fit {
-            let dfit = f16_round(dfit as f32);
-            let mfit = f16_round(mfit as f32);
-            let mut cand_q = [0i32; QK_K];
-            let dn = f16_neighbours(dfit);
-            let mn = f16_neighbours(mfit);
+            let dn = f16_neighbours(f16_round(dfit as f32));
+            let mn = f16_neighbours(f16_round(mfit as f32));
+            let mut cands = [(0.0f32, 0.0f32); 9];
+            let mut n = 0;
             for &dc in &dn[..3] {
                 for &mc in &mn[..3] {
-                    if (dc == st.d && mc == st.dmin) || !dc.is_finite() || !mc.is_finite() {
-                        continue;
-                    }
-                    let mut e = 0.0f32;
-                    for j in 0..NSUB {
-                        let r = j * n..(j + 1) * n;
-                        e += aff_codes(
-                            fmt.qmax,
-                            &x[r.clone()],
-                            &w[r.clone()],
-                            dc * st.ls[j] as f32,
-                            mc * st.lm[j] as f32,
-                            &mut cand_q[r],
-                        );
-                        if e.partial_cmp(&best) != Some(std::cmp::Ordering::Less) {
-                            break;
-                        }
-                    }
-                    if e < best {
-                        best = e;
-                        st.d = dc;
-                        st.dmin = mc;
-                        st.q = cand_q;
+                    if (dc != st.d || mc != st.dmin) && dc.is_finite() && mc.is_finite() {
+                        cands[n] = (dc, mc);
+                        n += 1;
                     }
                 }
             }
+            let (mut best_d, mut best_m) = (st.d, st.dmin);
+            for t0 in (0..n).step_by(reps) {
+                let pick = |k: usize| cands[(t0 + k / NSUB).min(n - 1)];
+                let s: Lane = std::array::from_fn(|k| pick(k).0 * st.ls[k % NSUB] as f32);
+                let m: Lane = std::array::from_fn(|k| pick(k).1 * st.lm[k % NSUB] as f32);
+                let e = lanes.eval(v, &s, &m, lo, hi, None);
+                for r in 0..reps {
+                    let er = replica_sum::<NSUB>(&e, r);
+                    if er < best {
+                        best = er;
+                        (best_d, best_m) = pick(r * NSUB);
+                    }
+                }
+            }
+            if (best_d, best_m) != (st.d, st.dmin) {
+                (st.d, st.dmin) = (best_d, best_m);
+                let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+                lanes.eval(v, &s, &m, lo, hi, Some(&mut qt));
+            }
         }
-        if best.partial_cmp(&start) != Some(std::cmp::Ordering::Less) {
+        if best.partial_cmp(&round_start) != Some(std::cmp::Ordering::Less) {
             break;
         }
     }
+    let (s, m) = (scaled(st.d, &st.ls), scaled(st.dmin, &st.lm));
+    let end_err = replica_sum::<NSUB>(&lanes.error_of(&s, &m, &qt), 0);
+    if end_err.partial_cmp(&start_err) == Some(std::cmp::Ordering::Greater) {
+        (st.d, st.dmin, st.ls, st.lm, qt) = start;
+    }
+    codes_out(&qt, &mut st.q);
 }
