@@ -29,7 +29,9 @@ super::simd_table!(
     None,
     [
         simd::dot_type0::<Avx2, BlockQ4_0>,
+        simd::dot_type0_x4::<Avx2, BlockQ4_0>,
         simd::dot_type0::<Avx2, BlockQ5_0>,
+        simd::dot_type0_x4::<Avx2, BlockQ5_0>,
         simd::dot_type1::<Avx2, BlockQ4_1>
     ]
 );

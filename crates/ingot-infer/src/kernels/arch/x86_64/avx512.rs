@@ -39,7 +39,9 @@ mod plain {
         None,
         [
             simd::dot_type0::<super::NoVnni, BlockQ4_0>,
+            simd::dot_type0_x4::<super::NoVnni, BlockQ4_0>,
             simd::dot_type0::<super::NoVnni, BlockQ5_0>,
+            simd::dot_type0_x4::<super::NoVnni, BlockQ5_0>,
             simd::dot_type1::<super::NoVnni, BlockQ4_1>
         ]
     );
@@ -56,7 +58,9 @@ mod vnni {
         Some(crate::kernels::arch::x86_64::panel512::PANEL_VNNI),
         [
             crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ4_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ4_0>,
             crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ5_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ5_0>,
             crate::kernels::arch::x86_64::simd512::dot_type1::<BlockQ4_1>
         ]
     );

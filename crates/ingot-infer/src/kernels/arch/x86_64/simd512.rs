@@ -253,36 +253,68 @@ impl Pair512 for BlockQ4_1 {
 /// See the module docs; `w.len() == a.len()`.
 #[inline(always)]
 pub(crate) unsafe fn dot_type0<W: Pair512 + Type0>(w: &[W], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type0_rows::<W, 1>(w, [a])[0] }
+}
+
+/// Type-0 weights · four q8_0 rows, each pair of weight blocks decoded once.
+///
+/// # Safety
+/// See the module docs; every `a[t].len() == w.len()`.
+#[inline(always)]
+pub(crate) unsafe fn dot_type0_x4<W: Pair512 + Type0>(w: &[W], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type0_rows::<W, 4>(w, a) }
+}
+
+/// Type-0 weights · `N` q8_0 rows (see [`dot_type0`]).
+///
+/// # Safety
+/// See the module docs; every `a[t].len() == w.len()`.
+#[inline(always)]
+unsafe fn dot_type0_rows<W: Pair512 + Type0, const N: usize>(
+    w: &[W],
+    a: [&[BlockQ8_0]; N],
+) -> [f32; N] {
     let gw = const { Gather::new(size_of::<W>(), 0) };
     let ga = const { Gather::new(size_of::<BlockQ8_0>(), 0) };
     let pairs = const {
         assert!(Gather::new(size_of::<W>(), 0).aligned_with(&Gather::new(34, 0)));
         Gather::new(size_of::<W>(), 0).pair_indices()
     };
-    // SAFETY: features per the caller; chunks are whole blocks of both slices (equal lengths).
+    // SAFETY: features per the caller; chunks are whole blocks of all slices (equal lengths).
     unsafe {
         let zero = _mm512_setzero_si512();
         let off = _mm512_set1_epi8(W::OFFSET);
-        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut acc = [[_mm512_setzero_ps(); 2]; N];
         let chunks = w.len() / CHUNK;
         for c in 0..chunks {
-            let (wc, ac) = (&w[c * CHUNK..][..CHUNK], &a[c * CHUNK..][..CHUNK]);
+            let wc = &w[c * CHUNK..][..CHUNK];
             let dw = gather_f16(wc.as_ptr().cast(), &gw);
-            let da = gather_f16(ac.as_ptr().cast(), &ga);
-            let d = _mm512_mul_ps(dw, da);
+            let ac: [&[BlockQ8_0]; N] = core::array::from_fn(|t| &a[t][c * CHUNK..][..CHUNK]);
+            let mut d = [_mm512_setzero_ps(); N];
+            for t in 0..N {
+                d[t] = _mm512_mul_ps(dw, gather_f16(ac[t].as_ptr().cast(), &ga));
+            }
             for p in 0..CHUNK / 2 {
                 let u = W::codes2(&wc[2 * p], &wc[2 * p + 1]);
-                let y = act_pair(&ac[2 * p].qs, &ac[2 * p + 1].qs);
-                let s = _mm512_sub_epi32(
-                    _mm512_dpbusd_epi32(zero, u, y),
-                    _mm512_dpbusd_epi32(zero, off, y),
-                );
-                scale_add(s, d, &pairs[p], &mut acc[p % 2]);
+                for t in 0..N {
+                    let y = act_pair(&ac[t][2 * p].qs, &ac[t][2 * p + 1].qs);
+                    let s = _mm512_sub_epi32(
+                        _mm512_dpbusd_epi32(zero, u, y),
+                        _mm512_dpbusd_epi32(zero, off, y),
+                    );
+                    scale_add(s, d[t], &pairs[p], &mut acc[t][p % 2]);
+                }
             }
         }
         let done = chunks * CHUNK;
-        let tail = simd::dot_type0::<Vnni, W>(&w[done..], &a[done..]);
-        _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + tail
+        let mut out = [0.0f32; N];
+        for t in 0..N {
+            let tail = simd::dot_type0::<Vnni, W>(&w[done..], &a[t][done..]);
+            out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail;
+        }
+        out
     }
 }
 
