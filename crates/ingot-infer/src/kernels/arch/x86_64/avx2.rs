@@ -28,6 +28,8 @@ super::simd_table!(
     "avx2",
     None,
     [
+        simd::dot_type0::<Avx2, BlockQ8_0>,
+        simd::dot_type0_x4::<Avx2, BlockQ8_0>,
         simd::dot_type0::<Avx2, BlockQ4_0>,
         simd::dot_type0_x4::<Avx2, BlockQ4_0>,
         simd::dot_type0::<Avx2, BlockQ5_0>,

@@ -38,6 +38,8 @@ mod plain {
         "avx512",
         None,
         [
+            simd::dot_type0::<super::NoVnni, BlockQ8_0>,
+            simd::dot_type0_x4::<super::NoVnni, BlockQ8_0>,
             simd::dot_type0::<super::NoVnni, BlockQ4_0>,
             simd::dot_type0_x4::<super::NoVnni, BlockQ4_0>,
             simd::dot_type0::<super::NoVnni, BlockQ5_0>,
@@ -57,6 +59,8 @@ mod vnni {
         "avx512-vnni",
         Some(crate::kernels::arch::x86_64::panel512::PANEL_VNNI),
         [
+            crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ8_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ8_0>,
             crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ4_0>,
             crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ4_0>,
             crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ5_0>,

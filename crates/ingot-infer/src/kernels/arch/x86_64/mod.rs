@@ -57,7 +57,7 @@ pub(crate) fn table(level: Level) -> Option<&'static Kernels> {
 }
 
 /// Defines, inside the invoking module, `#[target_feature]` wrappers for every kernel body in
-/// [`simd`] with the given features and [`simd::Isa`] (the q4_0 and q5_0 dots and x4 dots and the q4_1 dot are given
+/// [`simd`] with the given features and [`simd::Isa`] (the q8_0, q4_0 and q5_0 dots and x4 dots and the q4_1 dot are given
 /// explicitly: the VNNI level takes them from [`simd512`]), safe entry points that check slice
 /// lengths, and a `static $table: Kernels`.
 ///
@@ -66,7 +66,7 @@ pub(crate) fn table(level: Level) -> Option<&'static Kernels> {
 macro_rules! simd_table {
     (
         $table:ident, $feat:literal, $isa:ty, $level:expr, $variant:literal, $panel:expr,
-        [$q4_0_dot:expr, $q4_0_x4:expr, $q5_0_dot:expr, $q5_0_x4:expr, $q4_1_dot:expr]
+        [$q8_0_dot:expr, $q8_0_x4:expr, $q4_0_dot:expr, $q4_0_x4:expr, $q5_0_dot:expr, $q5_0_x4:expr, $q4_1_dot:expr]
     ) => {
         #[allow(unused_imports)]
         use half::{bf16, f16};
@@ -132,8 +132,8 @@ macro_rules! simd_table {
             };
         }
 
-        entry!(dot q8_0_dot, BlockQ8_0, BlockQ8_0, simd::dot_type0::<$isa, BlockQ8_0>);
-        entry!(x4 q8_0_x4, BlockQ8_0, BlockQ8_0, simd::dot_type0_x4::<$isa, BlockQ8_0>);
+        entry!(dot q8_0_dot, BlockQ8_0, BlockQ8_0, $q8_0_dot);
+        entry!(x4 q8_0_x4, BlockQ8_0, BlockQ8_0, $q8_0_x4);
         entry!(deq q8_0_deq, BlockQ8_0, QK, simd::dequant_type0::<BlockQ8_0>);
         entry!(dot q4_0_dot, BlockQ4_0, BlockQ8_0, $q4_0_dot);
         entry!(x4 q4_0_x4, BlockQ4_0, BlockQ8_0, $q4_0_x4);

@@ -206,7 +206,7 @@ unsafe fn scale_add(s: __m512i, d: __m512, idx: &[i32; 16], acc: &mut __m512) {
 /// bytes (`value + OFFSET` for type 0).
 pub(crate) trait Pair512: Sized {
     /// Subtracted from every unsigned code to get the value (type 0); 0 for type 1.
-    const OFFSET: i8;
+    const OFFSET: u8;
     /// Unsigned codes of two blocks, element order, `x0` in the low half.
     ///
     /// # Safety
@@ -214,8 +214,18 @@ pub(crate) trait Pair512: Sized {
     unsafe fn codes2(x0: &Self, x1: &Self) -> __m512i;
 }
 
+impl Pair512 for BlockQ8_0 {
+    const OFFSET: u8 = 128;
+    #[inline(always)]
+    unsafe fn codes2(x0: &Self, x1: &Self) -> __m512i {
+        // SAFETY: AVX-512 F per the trait contract. Flipping the sign bit maps the signed code
+        // q to the unsigned q + 128.
+        unsafe { _mm512_xor_si512(act_pair(&x0.qs, &x1.qs), _mm512_set1_epi8(0x80u8 as i8)) }
+    }
+}
+
 impl Pair512 for BlockQ4_0 {
-    const OFFSET: i8 = 8;
+    const OFFSET: u8 = 8;
     #[inline(always)]
     unsafe fn codes2(x0: &Self, x1: &Self) -> __m512i {
         // SAFETY: AVX-512 F/BW per the trait contract.
@@ -224,7 +234,7 @@ impl Pair512 for BlockQ4_0 {
 }
 
 impl Pair512 for BlockQ5_0 {
-    const OFFSET: i8 = 16;
+    const OFFSET: u8 = 16;
     #[inline(always)]
     unsafe fn codes2(x0: &Self, x1: &Self) -> __m512i {
         // SAFETY: AVX-512 F/BW per the trait contract. Byte j of the pair gets +16 when bit j
@@ -238,7 +248,7 @@ impl Pair512 for BlockQ5_0 {
 }
 
 impl Pair512 for BlockQ4_1 {
-    const OFFSET: i8 = 0;
+    const OFFSET: u8 = 0;
     #[inline(always)]
     unsafe fn codes2(x0: &Self, x1: &Self) -> __m512i {
         // SAFETY: AVX-512 F/BW per the trait contract.
@@ -285,7 +295,7 @@ unsafe fn dot_type0_rows<W: Pair512 + Type0, const N: usize>(
     // SAFETY: features per the caller; chunks are whole blocks of all slices (equal lengths).
     unsafe {
         let zero = _mm512_setzero_si512();
-        let off = _mm512_set1_epi8(W::OFFSET);
+        let off = _mm512_set1_epi8(W::OFFSET as i8);
         let mut acc = [[_mm512_setzero_ps(); 2]; N];
         let chunks = w.len() / CHUNK;
         for c in 0..chunks {
