@@ -9,11 +9,17 @@
 //!   throughput = tokens.
 //!
 //! Both libraries get identical weights: candle quantizes, ingot borrows candle's bytes.
+//! candle-core 0.11's quantized matmul ignores the rayon pool it is called from: it runs on its
+//! own process-wide pool of `CANDLE_NUM_THREADS` threads (else `RAYON_NUM_THREADS`, else the
+//! physical cores), sized once. So a `<threads>t/candle` row is measured only when candle runs
+//! that many threads: `CANDLE_NUM_THREADS=2` for the 2-thread rows; unset, the bench sets 1.
+//! (Before this, the 1-thread candle rows silently used every core.)
 //! K-quant types need rows of a multiple of 256, so the 576-column shape is skipped for them.
 //!
 //! Run: `cargo bench -p ingot-benches --bench kernels -- --warm-up-time 1 --measurement-time 2`
 
 use std::hint::black_box;
+use std::sync::OnceLock;
 
 use bytemuck::{Pod, Zeroable};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -46,8 +52,26 @@ fn noise(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// The threads candle-core's quantized kernels run on (see the module docs): the value of
+/// `CANDLE_NUM_THREADS`, which this sets to 1 when unset. Must run before candle's first
+/// quantized operation, which sizes its pool.
+fn candle_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        let set = std::env::var("CANDLE_NUM_THREADS")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0);
+        set.unwrap_or_else(|| {
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+            1
+        })
+    })
+}
+
 /// Candle-quantized weights and their bytes (ggml layout).
 fn quantized(rows: usize, cols: usize, dt: GgmlDType) -> (QTensor, Vec<u8>) {
+    candle_threads();
     let w = Tensor::from_vec(
         noise(rows * cols, (rows * 7 + cols) as u64),
         (rows, cols),
@@ -224,9 +248,11 @@ fn gemv(c: &mut Criterion) {
                         black_box(y[0])
                     })
                 });
-                g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
-                    b.iter(|| p.install(|| black_box(qmm.forward(&xt).expect("candle"))))
-                });
+                if threads == candle_threads() {
+                    g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
+                        b.iter(|| black_box(qmm.forward(&xt).expect("candle")))
+                    });
+                }
             }
             g.finish();
         }
@@ -259,9 +285,11 @@ fn gemm(c: &mut Criterion) {
                         black_box(y[0])
                     })
                 });
-                g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
-                    b.iter(|| p.install(|| black_box(qmm.forward(&xt).expect("candle"))))
-                });
+                if threads == candle_threads() {
+                    g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
+                        b.iter(|| black_box(qmm.forward(&xt).expect("candle")))
+                    });
+                }
             }
             g.finish();
         }

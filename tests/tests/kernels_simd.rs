@@ -285,7 +285,8 @@ fn magnitude<W: Weight, A: Act>(scalar_deq: &Dot<W, A>, w: &[W], a: &[A]) -> f64
     m
 }
 
-const LEGACY_COUNTS: [usize; 5] = [1, 2, 3, 7, 16];
+// 16, 17 and 23 blocks: whole 8-block chunks of the 512-bit bodies plus 0, 1 and 7 tail blocks.
+const LEGACY_COUNTS: [usize; 7] = [1, 2, 3, 7, 16, 17, 23];
 const K_COUNTS: [usize; 3] = [1, 2, 3];
 
 fn check_dot<W: Weight, A: Act>(name: &str, get: impl Fn(&Kernels) -> Dot<W, A>, counts: &[usize]) {

@@ -20,4 +20,20 @@ impl Isa for Avx2 {
     }
 }
 
-super::simd_table!(TABLE, "avx2,fma,f16c", Avx2, Level::Avx2, "avx2", None);
+super::simd_table!(
+    TABLE,
+    "avx2,fma,f16c",
+    Avx2,
+    Level::Avx2,
+    "avx2",
+    None,
+    [
+        simd::dot_type0::<Avx2, BlockQ8_0>,
+        simd::dot_type0_x4::<Avx2, BlockQ8_0>,
+        simd::dot_type0::<Avx2, BlockQ4_0>,
+        simd::dot_type0_x4::<Avx2, BlockQ4_0>,
+        simd::dot_type0::<Avx2, BlockQ5_0>,
+        simd::dot_type0_x4::<Avx2, BlockQ5_0>,
+        simd::dot_type1::<Avx2, BlockQ4_1>
+    ]
+);

@@ -36,7 +36,16 @@ mod plain {
         super::NoVnni,
         Level::Avx512,
         "avx512",
-        None
+        None,
+        [
+            simd::dot_type0::<super::NoVnni, BlockQ8_0>,
+            simd::dot_type0_x4::<super::NoVnni, BlockQ8_0>,
+            simd::dot_type0::<super::NoVnni, BlockQ4_0>,
+            simd::dot_type0_x4::<super::NoVnni, BlockQ4_0>,
+            simd::dot_type0::<super::NoVnni, BlockQ5_0>,
+            simd::dot_type0_x4::<super::NoVnni, BlockQ5_0>,
+            simd::dot_type1::<super::NoVnni, BlockQ4_1>
+        ]
     );
 }
 
@@ -48,7 +57,16 @@ mod vnni {
         super::Vnni,
         Level::Avx512,
         "avx512-vnni",
-        Some(crate::kernels::arch::x86_64::panel512::PANEL_VNNI)
+        Some(crate::kernels::arch::x86_64::panel512::PANEL_VNNI),
+        [
+            crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ8_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ8_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ4_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ4_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ5_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ5_0>,
+            crate::kernels::arch::x86_64::simd512::dot_type1::<BlockQ4_1>
+        ]
     );
 }
 

@@ -16,6 +16,7 @@ mod avx2;
 mod avx512;
 pub(crate) mod panel512;
 pub(crate) mod simd;
+pub(crate) mod simd512;
 
 /// The first missing feature of `level` on this CPU.
 pub(crate) fn missing_feature(level: Level) -> Option<&'static str> {
@@ -56,13 +57,17 @@ pub(crate) fn table(level: Level) -> Option<&'static Kernels> {
 }
 
 /// Defines, inside the invoking module, `#[target_feature]` wrappers for every kernel body in
-/// [`simd`] with the given features and [`simd::Isa`], safe entry points that check slice
+/// [`simd`] with the given features and [`simd::Isa`] (the q8_0, q4_0 and q5_0 dots and x4 dots and the q4_1 dot are given
+/// explicitly: the VNNI level takes them from [`simd512`]), safe entry points that check slice
 /// lengths, and a `static $table: Kernels`.
 ///
 /// Soundness: the safe entry points are private to the invoking module and reachable only
 /// through `$table`, which [`table`] returns only when every feature in `$feat` was detected.
 macro_rules! simd_table {
-    ($table:ident, $feat:literal, $isa:ty, $level:expr, $variant:literal, $panel:expr) => {
+    (
+        $table:ident, $feat:literal, $isa:ty, $level:expr, $variant:literal, $panel:expr,
+        [$q8_0_dot:expr, $q8_0_x4:expr, $q4_0_dot:expr, $q4_0_x4:expr, $q5_0_dot:expr, $q5_0_x4:expr, $q4_1_dot:expr]
+    ) => {
         #[allow(unused_imports)]
         use half::{bf16, f16};
         #[allow(unused_imports)]
@@ -127,16 +132,16 @@ macro_rules! simd_table {
             };
         }
 
-        entry!(dot q8_0_dot, BlockQ8_0, BlockQ8_0, simd::dot_type0::<$isa, BlockQ8_0>);
-        entry!(x4 q8_0_x4, BlockQ8_0, BlockQ8_0, simd::dot_type0_x4::<$isa, BlockQ8_0>);
+        entry!(dot q8_0_dot, BlockQ8_0, BlockQ8_0, $q8_0_dot);
+        entry!(x4 q8_0_x4, BlockQ8_0, BlockQ8_0, $q8_0_x4);
         entry!(deq q8_0_deq, BlockQ8_0, QK, simd::dequant_type0::<BlockQ8_0>);
-        entry!(dot q4_0_dot, BlockQ4_0, BlockQ8_0, simd::dot_type0::<$isa, BlockQ4_0>);
-        entry!(x4 q4_0_x4, BlockQ4_0, BlockQ8_0, simd::dot_type0_x4::<$isa, BlockQ4_0>);
+        entry!(dot q4_0_dot, BlockQ4_0, BlockQ8_0, $q4_0_dot);
+        entry!(x4 q4_0_x4, BlockQ4_0, BlockQ8_0, $q4_0_x4);
         entry!(deq q4_0_deq, BlockQ4_0, QK, simd::dequant_type0::<BlockQ4_0>);
-        entry!(dot q5_0_dot, BlockQ5_0, BlockQ8_0, simd::dot_type0::<$isa, BlockQ5_0>);
-        entry!(x4 q5_0_x4, BlockQ5_0, BlockQ8_0, simd::dot_type0_x4::<$isa, BlockQ5_0>);
+        entry!(dot q5_0_dot, BlockQ5_0, BlockQ8_0, $q5_0_dot);
+        entry!(x4 q5_0_x4, BlockQ5_0, BlockQ8_0, $q5_0_x4);
         entry!(deq q5_0_deq, BlockQ5_0, QK, simd::dequant_type0::<BlockQ5_0>);
-        entry!(dot q4_1_dot, BlockQ4_1, BlockQ8_1, simd::dot_type1::<$isa, BlockQ4_1>);
+        entry!(dot q4_1_dot, BlockQ4_1, BlockQ8_1, $q4_1_dot);
         entry!(x4 q4_1_x4, BlockQ4_1, BlockQ8_1, simd::dot_type1_x4::<$isa, BlockQ4_1>);
         entry!(deq q4_1_deq, BlockQ4_1, QK, simd::dequant_type1::<BlockQ4_1>);
         entry!(dot q5_1_dot, BlockQ5_1, BlockQ8_1, simd::dot_type1::<$isa, BlockQ5_1>);
