@@ -427,7 +427,7 @@ pub(crate) fn refine_affine<S: F32x8, const NSUB: usize, const N: usize>(
     st: &mut AffineState<NSUB>,
     max_rounds: usize,
 ) {
-    debug_assert!(fmt.sub_len == N && NSUB * N == QK_K && LANES % NSUB == 0);
+    debug_assert!(fmt.sub_len == N && NSUB * N == QK_K && LANES.is_multiple_of(NSUB));
     let reps = LANES / NSUB;
     let lanes = Lanes::<N>::new(x, w);
     let (lo, hi) = (0.0f32, fmt.qmax as f32);
