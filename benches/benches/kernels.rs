@@ -22,13 +22,14 @@ use std::hint::black_box;
 use std::sync::OnceLock;
 
 use bytemuck::{Pod, Zeroable};
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use ingot_infer::kernels::{Dot, Kernels, Level, Quantize};
-use ingot_infer::matmul::{matmul_with, MatmulScratch, QMatrix, WeightType};
+use ingot_infer::matmul::{matmul_with, MatmulScratch, PackedMatrix, QMatrix, WeightType};
 use ingot_quant::blocks::*;
 
 const TYPES: [(WeightType, GgmlDType); 6] = [
@@ -185,17 +186,17 @@ fn dots(c: &mut Criterion) {
 
 fn membw(c: &mut Criterion) {
     use rayon::prelude::*;
-    let buf: Vec<u64> = (0..(256usize << 20) / 8).map(|i| i as u64).collect();
+    let buf: Vec<u64> = (0..MEMORY_BYTES / 8).map(|i| i as u64).collect();
     let mut g = c.benchmark_group("membw");
     g.throughput(Throughput::Bytes((buf.len() * 8) as u64));
     g.sample_size(10);
     for threads in [1, 2] {
         let p = pool(threads);
         g.bench_function(format!("{threads}t"), |b| {
-            b.iter(|| {
-                p.install(|| {
+            p.install(|| {
+                b.iter(|| {
                     buf.par_chunks(1 << 16)
-                        .map(|ch| ch.iter().fold(0u64, |a, &v| a.wrapping_add(v)))
+                        .map(sum_lanes)
                         .reduce(|| 0, u64::wrapping_add)
                 })
             })
@@ -204,6 +205,22 @@ fn membw(c: &mut Criterion) {
     g.finish();
 }
 
+/// Wrapping sum in eight independent lanes, which LLVM turns into vector adds: a read loop
+/// limited by memory, not by one dependent add per element.
+fn sum_lanes(ch: &[u64]) -> u64 {
+    let mut lanes = [0u64; 8];
+    for v in ch.chunks_exact(8) {
+        for (l, x) in lanes.iter_mut().zip(v) {
+            *l = l.wrapping_add(*x);
+        }
+    }
+    lanes.iter().fold(0, |a, &v| a.wrapping_add(v))
+}
+
+/// Bytes a "from memory" measurement streams through: far above the last-level cache
+/// (≈ 32–64 MB here by a size sweep, although the VM reports 480 MiB).
+const MEMORY_BYTES: usize = 1 << 30;
+
 fn shapes(ty: WeightType) -> Vec<(usize, usize)> {
     [(1536usize, 576usize), (576, 1536), (4096, 4096)]
         .into_iter()
@@ -211,14 +228,21 @@ fn shapes(ty: WeightType) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// candle's matmul over `bytes` (ggml layout; candle repacks what it repacks at build).
+fn candle_qmm(dt: GgmlDType, rows: usize, cols: usize, bytes: &[u8]) -> QMatMul {
+    let q = qtensor_from_ggml(dt, bytes, vec![rows, cols], &Device::Cpu).expect("candle tensor");
+    QMatMul::from_qtensor(q).expect("qmatmul")
+}
+
 fn gemv(c: &mut Criterion) {
     let k = ingot_infer::kernels::kernels();
     for (ty, dt) in TYPES {
         for (rows, cols) in shapes(ty) {
-            let (q, bytes) = quantized(rows, cols, dt);
-            // Large shapes rotate through enough copies to defeat the 32 MB L3.
+            let (_, bytes) = quantized(rows, cols, dt);
+            // The large shape rotates through copies totalling MEMORY_BYTES per library, so
+            // every call reads its weights from DRAM; the small ones stay in L2.
             let copies = if rows * cols >= 4096 * 4096 {
-                (128usize << 20).div_ceil(bytes.len())
+                MEMORY_BYTES.div_ceil(bytes.len())
             } else {
                 1
             };
@@ -227,7 +251,6 @@ fn gemv(c: &mut Criterion) {
                 .iter()
                 .map(|b| QMatrix::with_type(ty, rows, cols, b).expect("matrix"))
                 .collect();
-            let qmm = QMatMul::from_qtensor(q).expect("qmatmul");
             let x = noise(cols, 11);
             let xt = Tensor::from_vec(x.clone(), (1, cols), &Device::Cpu).expect("x");
             let mut g = c.benchmark_group(format!("gemv/{}/{rows}x{cols}", ty.name()));
@@ -240,17 +263,52 @@ fn gemv(c: &mut Criterion) {
                 let mut scratch = MatmulScratch::new();
                 let mut y = vec![0.0f32; rows];
                 let mut i = 0;
+                // Timed from inside the pool, as inference calls it: entering a pool from
+                // outside costs a thread wake-up per call, as much as a small GEMV itself.
                 g.bench_function(BenchmarkId::new(format!("{threads}t"), "ingot"), |b| {
-                    b.iter(|| {
-                        i = (i + 1) % mats.len();
-                        p.install(|| matmul_with(k, &mats[i], &x, 1, &mut y, &mut scratch))
-                            .expect("matmul");
-                        black_box(y[0])
+                    p.install(|| {
+                        b.iter(|| {
+                            i = (i + 1) % mats.len();
+                            matmul_with(k, &mats[i], &x, 1, &mut y, &mut scratch).expect("matmul");
+                            black_box(y[0])
+                        })
                     })
                 });
+                if k.panel_gemm().is_some() {
+                    let packed: Vec<PackedMatrix> = p.install(|| {
+                        mats.iter()
+                            .map(|m| PackedMatrix::pack(m).expect("packable"))
+                            .collect()
+                    });
+                    g.bench_function(
+                        BenchmarkId::new(format!("{threads}t"), "ingot-packed"),
+                        |b| {
+                            p.install(|| {
+                                b.iter(|| {
+                                    i = (i + 1) % packed.len();
+                                    matmul_with(k, &packed[i], &x, 1, &mut y, &mut scratch)
+                                        .expect("matmul");
+                                    black_box(y[0])
+                                })
+                            })
+                        },
+                    );
+                }
                 if threads == candle_threads() {
+                    let qmms: Vec<QMatMul> = stores
+                        .iter()
+                        .map(|b| candle_qmm(dt, rows, cols, b))
+                        .collect();
+                    // candle repacks lazily, on a matrix's first forward: do that for every
+                    // copy before timing.
+                    for q in &qmms {
+                        q.forward(&xt).expect("candle");
+                    }
                     g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
-                        b.iter(|| black_box(qmm.forward(&xt).expect("candle")))
+                        b.iter(|| {
+                            i = (i + 1) % qmms.len();
+                            black_box(qmms[i].forward(&xt).expect("candle"))
+                        })
                     });
                 }
             }
@@ -279,12 +337,28 @@ fn gemm(c: &mut Criterion) {
                 let mut scratch = MatmulScratch::new();
                 let mut y = vec![0.0f32; N * rows];
                 g.bench_function(BenchmarkId::new(format!("{threads}t"), "ingot"), |b| {
-                    b.iter(|| {
-                        p.install(|| matmul_with(k, &m, &x, N, &mut y, &mut scratch))
-                            .expect("matmul");
-                        black_box(y[0])
+                    p.install(|| {
+                        b.iter(|| {
+                            matmul_with(k, &m, &x, N, &mut y, &mut scratch).expect("matmul");
+                            black_box(y[0])
+                        })
                     })
                 });
+                if k.panel_gemm().is_some() {
+                    let pm = p.install(|| PackedMatrix::pack(&m).expect("packable"));
+                    g.bench_function(
+                        BenchmarkId::new(format!("{threads}t"), "ingot-packed"),
+                        |b| {
+                            p.install(|| {
+                                b.iter(|| {
+                                    matmul_with(k, &pm, &x, N, &mut y, &mut scratch)
+                                        .expect("matmul");
+                                    black_box(y[0])
+                                })
+                            })
+                        },
+                    );
+                }
                 if threads == candle_threads() {
                     g.bench_function(BenchmarkId::new(format!("{threads}t"), "candle"), |b| {
                         b.iter(|| black_box(qmm.forward(&xt).expect("candle")))

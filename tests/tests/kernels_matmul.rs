@@ -5,11 +5,15 @@
 //! has it, smaller ones through the dot micro-kernels: every output must agree with the GEMV's
 //! dot product of the same quantized activations within 1e-5 · Σ|w| · max|x| (same integers,
 //! different float summation order). n = 19 and 30 cover register-tile remainders, several
-//! column tasks and the K-quant threshold.
+//! column tasks and the K-quant threshold. The same holds for weights packed once
+//! (`PackedMatrix`), whose GEMV and small batches take their own paths; from the panel
+//! threshold on, packed and per-call panels must agree bit for bit.
 
 use bytemuck::{Pod, Zeroable};
 use ingot_infer::kernels::{Dot, Kernels, Level, Quantize};
-use ingot_infer::matmul::{matmul, matmul_with, MatmulScratch, QMatrix, WeightType};
+use ingot_infer::matmul::{
+    matmul, matmul_with, MatmulScratch, PackedMatrix, QMatrix, WeightType, Weights,
+};
 use ingot_infer::InferError;
 use ingot_quant::blocks::*;
 use ingot_tests::golden;
@@ -76,6 +80,15 @@ fn check<W: Pod + Zeroable, A: Pod + Zeroable>(
                     let mut y = vec![f32::NAN; n * rows];
                     pool.install(|| matmul_with(k, &m, &x, n, &mut y, &mut scratch))
                         .unwrap();
+                    // The same product with weights packed once (packing in the pool too).
+                    let mut yp = vec![f32::NAN; n * rows];
+                    let packed = pool.install(|| PackedMatrix::pack(&m));
+                    assert_eq!(packed.is_some(), ty != WeightType::Q8K, "{}", ty.name());
+                    if let Some(pm) = &packed {
+                        assert_eq!((pm.rows(), pm.cols(), pm.weight_type()), (rows, COLS, ty));
+                        pool.install(|| matmul_with(k, pm, &x, n, &mut yp, &mut scratch))
+                            .unwrap();
+                    }
                     for t in 0..n {
                         let mut a = vec![A::zeroed(); nb];
                         quant(k).quantize(&x[t * COLS..(t + 1) * COLS], &mut a);
@@ -96,6 +109,15 @@ fn check<W: Pod + Zeroable, A: Pod + Zeroable>(
                                 k.variant(),
                                 ty.name()
                             );
+                            if packed.is_some() {
+                                let got = yp[t * rows + r];
+                                assert!(
+                                    (got - want).abs() <= tol,
+                                    "packed {} {}: rows {rows} n {n} threads {threads} t {t} r {r}: {got} vs {want}",
+                                    k.variant(),
+                                    ty.name()
+                                );
+                            }
                         }
                     }
                 }
@@ -321,6 +343,77 @@ fn golden_rows(ty: WeightType, bytes: &[u8]) -> usize {
         WeightType::Q5_0 => size_of::<BlockQ5_0>(),
         WeightType::Q4K => size_of::<BlockQ4K>(),
         _ => unreachable!("not used"),
+    };
+    bytes.len() / (COLS / ty.block_elems() * block_bytes)
+}
+
+/// From the panel threshold on, a packed matmul is the per-call panel GEMM without the
+/// repacking: equal bit for bit, at every level that has panel kernels. Packed matrices
+/// reject wrong shapes like borrowed ones; float types and q8_K have no panels.
+#[test]
+fn packed_matches_per_call_panels_and_checks_shapes() {
+    let cases = [
+        (WeightType::Q4_0, "q4_0"),
+        (WeightType::Q5_1, "q5_1"),
+        (WeightType::Q8_0, "q8_0"),
+        (WeightType::Q4K, "q4_k"),
+        (WeightType::Q6K, "q6_k"),
+    ];
+    for k in levels().into_iter().filter(|k| k.panel_gemm().is_some()) {
+        for (ty, file) in cases {
+            let bytes = golden_bytes(file);
+            let rows = 21;
+            let nbytes = bytes.len() / golden_rows_any(ty, &bytes) * rows;
+            let m = QMatrix::with_type(ty, rows, COLS, &bytes[..nbytes]).unwrap();
+            let pm = PackedMatrix::pack(&m).unwrap();
+            assert!(pm.size_bytes() >= nbytes, "panels hold at least the codes");
+            let n = 30;
+            let x = noise(n * COLS, 5);
+            let mut scratch = MatmulScratch::new();
+            let (mut a, mut b) = (vec![0.0; n * rows], vec![f32::NAN; n * rows]);
+            matmul_with(k, &m, &x, n, &mut a, &mut scratch).unwrap();
+            matmul_with(k, &pm, &x, n, &mut b, &mut scratch).unwrap();
+            let same = a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits());
+            assert!(
+                same,
+                "{} {}: packed differs from per-call panels",
+                k.variant(),
+                ty.name()
+            );
+        }
+    }
+    let bytes = golden_bytes("q4_0");
+    let one_row = &bytes[..COLS / QK * size_of::<BlockQ4_0>()];
+    let pm = PackedMatrix::pack(&QMatrix::with_type(WeightType::Q4_0, 1, COLS, one_row).unwrap())
+        .unwrap();
+    let mut scratch = MatmulScratch::new();
+    let mut y = vec![0.0; 2];
+    assert!(matches!(
+        matmul(&pm, &vec![0.0; COLS], 2, &mut y, &mut scratch),
+        Err(InferError::ShapeMismatch { operand: "x", expected, actual }) if expected == 2 * COLS && actual == COLS
+    ));
+    assert!(matches!(
+        matmul(&pm, &vec![0.0; 2 * COLS], 2, &mut y[..1], &mut scratch),
+        Err(InferError::ShapeMismatch {
+            operand: "y",
+            expected: 2,
+            actual: 1
+        })
+    ));
+    let f = vec![0u8; 4 * COLS];
+    assert!(
+        PackedMatrix::pack(&QMatrix::with_type(WeightType::F32, 1, COLS, &f).unwrap()).is_none()
+    );
+}
+
+/// Rows in a golden block file of any quantized type used above.
+fn golden_rows_any(ty: WeightType, bytes: &[u8]) -> usize {
+    let block_bytes = match ty {
+        WeightType::Q4_0 => size_of::<BlockQ4_0>(),
+        WeightType::Q5_1 => size_of::<BlockQ5_1>(),
+        WeightType::Q8_0 => size_of::<BlockQ8_0>(),
+        WeightType::Q6K => size_of::<BlockQ6K>(),
+        _ => return golden_rows(ty, bytes),
     };
     bytes.len() / (COLS / ty.block_elems() * block_bytes)
 }

@@ -245,6 +245,14 @@ impl std::fmt::Debug for Kernels {
     }
 }
 
+/// Prefetches `bytes` into the caches without waiting for them: the GEMV calls it on a row a
+/// few rows ahead, because a dot kernel alone leaves too few misses in flight to stream W
+/// from DRAM at full bandwidth.
+#[inline]
+pub fn prefetch(bytes: &[u8]) {
+    arch::prefetch(bytes)
+}
+
 /// Chooses the level from an `INGOT_KERNEL` value (`None` = unset: the best supported).
 pub fn select(env_value: Option<&str>) -> Result<&'static Kernels, InferError> {
     match env_value {
