@@ -2,12 +2,18 @@
 //!
 //! - `dot/<type>/<level>`: one weight row · one activation row over 64 rows of 4096 (≤ 280 KB
 //!   of weights: in L2), 1 thread; throughput = weight bytes.
-//! - `membw/<threads>t`: summing 256 MB of u64, the memory bandwidth the GEMV is judged by.
-//! - `gemv/<type>/<rows>x<cols>/<threads>t/{ingot,candle}`: y = W·x, throughput = weight bytes.
-//!   4096×4096 rotates through copies totalling ≥ 128 MB (4× L3), so it reads from memory.
-//! - `gemm/<type>/<rows>x<cols>/n512/<threads>t/{ingot,candle}`: batch of 512 tokens,
-//!   throughput = tokens.
+//! - `membw/<threads>t`: summing 1 GiB of u64 in eight lanes, the memory bandwidth the GEMV
+//!   from DRAM is judged by.
+//! - `gemv/<type>/<rows>x<cols>/<threads>t/{ingot,ingot-packed,candle}`: y = W·x, throughput =
+//!   bytes of the original (ggml-layout) weights. `ingot` multiplies the borrowed matrix (the
+//!   zero-copy default), `ingot-packed` a `PackedMatrix` (panels built once, as candle's
+//!   `QMatMul` repacks q8_0/q4_K at load). 4096×4096 rotates through copies totalling 1 GiB
+//!   for every library, so each call reads its weights from DRAM; the other shapes stay in L2.
+//! - `gemm/<type>/<rows>x<cols>/n512/<threads>t/{ingot,ingot-packed,candle}`: batch of 512
+//!   tokens, throughput = tokens.
 //!
+//! ingot is timed from inside its rayon pool, as inference calls it (entering a pool from
+//! outside costs a thread wake-up per call, as much as a small GEMV).
 //! Both libraries get identical weights: candle quantizes, ingot borrows candle's bytes.
 //! candle-core 0.11's quantized matmul ignores the rayon pool it is called from: it runs on its
 //! own process-wide pool of `CANDLE_NUM_THREADS` threads (else `RAYON_NUM_THREADS`, else the
