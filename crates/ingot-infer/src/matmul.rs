@@ -48,9 +48,8 @@ const PANEL_MIN_N_K: usize = 24;
 /// Minimum rows per GEMV task (rayon splits adaptively above this).
 const GEMV_MIN_ROWS: usize = 8;
 /// How far ahead the GEMV prefetches W: the row starting at least this many bytes after the
-/// current one. Measured on 4096×4096 from DRAM, 1 thread (membw 13.9 GiB/s): one row of
-/// q4_0/q4_K (2304 B) ahead lifts q4_0 from 6.5–7.2 to 8.1–9.5 GiB/s and q4_K from 6.1–6.2
-/// to 8.0–8.6; two, four or eight rows ahead gain less; q8_0 stays at ≈ 9.5 either way.
+/// current one. Measured on 4096×4096 from DRAM, 1 thread (formats/kernels.md, "Prefetch"):
+/// q4_K from 6.1–6.2 to 9.1–9.8 GiB/s, q4_0 from 6.5–7.2 to 9.1–9.4; 8 KiB ahead is slower.
 const GEMV_PREFETCH_BYTES: usize = 2048;
 /// Batch size from which the 4-column micro-kernel is used.
 const GEMM_MIN_N: usize = 4;
