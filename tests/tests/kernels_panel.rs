@@ -345,7 +345,7 @@ fn packing_rejects_bad_shapes_and_zero_pads() {
     let mut p = vec![LegacyPanel::zeroed(); 2];
     panel::pack_legacy(&w, 3, &mut p);
     for b in &p {
-        assert!(b.d[3..].iter().all(|&d| d == 0.0));
+        assert!(b.d[3..].iter().all(|&d| d == half::f16::ZERO));
         assert!(b.codes.iter().all(|g| g[12..].iter().all(|&c| c == 0)));
         assert!(b.codes.iter().all(|g| g[..12].iter().all(|&c| c < 16)));
     }

@@ -10,12 +10,12 @@
 //! on 576×1536 (1 thread, data in L2), q8_0 from ≈25 to ≈110 GiB/s of the original weight
 //! bytes and q4_K from ≈19 to ≈56 (benches/README.md).
 //!
-//! The cost is memory and bandwidth: panels hold one byte per code plus f32 scales, so they
-//! are 1.2× (q8_0) to 2.4× (q4_K) the original bytes. When W streams from DRAM (a matrix
-//! larger than the caches, used once per token) that extra traffic can outweigh the saved
-//! instructions, which is why [`super::QMatrix`] (borrowed, zero-copy) stays the default and
-//! packing is the caller's choice — the same trade as llama.cpp's weight repacking and
-//! candle-core's `QMatMul`, which both repack at load.
+//! The cost is memory and bandwidth: panels hold one byte per code (and K panels i32
+//! sub-block scales), so they are 1.06× (q8_0) to 2.4× (q4_K) the original bytes. When W
+//! streams from DRAM (a matrix larger than the caches, used once per token) that extra
+//! traffic can outweigh the saved instructions, which is why [`super::QMatrix`] (borrowed,
+//! zero-copy) stays the default and packing is the caller's choice — the same trade as
+//! llama.cpp's weight repacking and candle-core's `QMatMul`, which both repack at load.
 //!
 //! Results: per output the packed kernels perform the same integer sums as the panel GEMM
 //! and the same float operations in the same order, so a packed matmul equals the panel GEMM

@@ -74,8 +74,8 @@ unsafe fn legacy_tile<const NC: usize, const T1: bool>(
             for (wg, c) in w.iter_mut().zip(&p.codes) {
                 *wg = ld512(c.as_ptr());
             }
-            let dw = _mm512_loadu_ps(p.d.as_ptr());
-            let mw = _mm512_loadu_ps(p.m.as_ptr());
+            let dw = _mm512_cvtph_ps(_mm256_loadu_si256(p.d.as_ptr().cast()));
+            let mw = _mm512_cvtph_ps(_mm256_loadu_si256(p.m.as_ptr().cast()));
             // Raw pointers, no bounds checks: they would keep LLVM from unrolling the column
             // loop and the accumulators would live on the stack.
             let ap = acts.as_ptr().add(t0 * nb + b);
