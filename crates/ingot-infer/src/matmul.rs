@@ -346,25 +346,44 @@ fn panel_gemm<W: Sync, Q: Sync, P: Send + Sync + bytemuck::Zeroable + Clone, A>(
 ) where
     A: Send + Sync + bytemuck::Zeroable + Clone,
 {
-    let np = rows.div_ceil(PANEL_ROWS);
-    let n = a.len() / nb;
-    let panels = grown(panels, np * nb);
-    panels.par_chunks_mut(nb).enumerate().for_each(|(p, out)| {
+    let panels = grown(panels, rows.div_ceil(PANEL_ROWS) * nb);
+    pack_panels(w, rows, nb, panels, pack);
+    let acts = side_table(a, side, to_side);
+    panel_columns(panels, nb, rows, acts, y, kernel);
+}
+
+/// Repacks `rows` rows of `nb` blocks (`w`, row-major) into `out` (`ceil(rows / 16)` panels
+/// of `nb` panel blocks), in parallel over panels; `pack(rows_of_w, valid, panel)` packs one.
+fn pack_panels<W: Sync, P: Send>(
+    w: &[W],
+    rows: usize,
+    nb: usize,
+    out: &mut [P],
+    pack: impl Fn(&[W], usize, &mut [P]) + Sync,
+) {
+    if nb == 0 {
+        return;
+    }
+    out.par_chunks_mut(nb).enumerate().for_each(|(p, dst)| {
         let r0 = p * PANEL_ROWS;
         let valid = PANEL_ROWS.min(rows - r0);
-        pack(&w[r0 * nb..(r0 + valid) * nb], valid, out);
+        pack(&w[r0 * nb..(r0 + valid) * nb], valid, dst);
     });
-    let acts = grown(side, n * nb);
-    acts.par_chunks_mut(nb)
-        .zip(a.par_chunks(nb))
-        .for_each(|(o, at)| {
-            for (o, x) in o.iter_mut().zip(at) {
-                *o = to_side(x);
-            }
-        });
-    panel_columns(panels, nb, rows, acts, y, |p, at, out, valid| {
-        kernel(p, at, out, valid)
-    });
+}
+
+/// The activation side table of the panel kernels: `to_side` of every quantized activation
+/// block, in `buf` (grown as needed).
+fn side_table<'s, Q: Sync, A: Send + Sync + bytemuck::Zeroable + Clone>(
+    a: &[Q],
+    buf: &'s mut Vec<A>,
+    to_side: impl Fn(&Q) -> A + Sync,
+) -> &'s [A] {
+    let side = grown(buf, a.len());
+    side.par_iter_mut()
+        .zip(a.par_iter())
+        .with_min_len(64)
+        .for_each(|(s, q)| *s = to_side(q));
+    side
 }
 
 /// The compute stage of the panel GEMM: column blocks of `y` (`n` columns of `rows`) split
@@ -667,17 +686,13 @@ pub fn matmul_multi_with(
         });
     }
     for (w, y) in ws.iter().zip(ys.iter()) {
-        check_shapes(w, x, n, y)?;
+        check_dims(w.rows, w.cols, x, n, y)?;
     }
     let mut prev = None;
     for (w, y) in ws.iter().zip(ys.iter_mut()) {
         prev = run(k, w, x, n, y, scratch, prev);
     }
     Ok(())
-}
-
-fn check_shapes(w: &QMatrix<'_>, x: &[f32], n: usize, y: &[f32]) -> Result<(), InferError> {
-    check_dims(w.rows, w.cols, x, n, y)
 }
 
 fn check_dims(rows: usize, cols: usize, x: &[f32], n: usize, y: &[f32]) -> Result<(), InferError> {

@@ -27,11 +27,11 @@ use ingot_quant::blocks::BlockQ8K;
 use rayon::prelude::*;
 
 use super::{
-    grown, panel_columns, quantize_acts, view_acts, Blocks, MatmulScratch, Multiply, QMatrix,
-    WeightType, Weights,
+    grown, pack_panels, panel_columns, quantize_acts, side_table, view_acts, Blocks, MatmulScratch,
+    Multiply, QMatrix, WeightType, Weights,
 };
 use crate::kernels::panel::{
-    self, KKind, KPanel, KWeight, LegacyAct, LegacyActBlock, LegacyPanel, LegacyWeight, PanelGemm,
+    self, KKind, KPanel, KWeight, LegacyActBlock, LegacyPanel, LegacyWeight, PanelGemm,
     PANEL_MIN_N, PANEL_ROWS,
 };
 use crate::kernels::{Kernels, Quantize};
@@ -106,26 +106,20 @@ impl PackedMatrix {
 }
 
 /// Panels of `rows` rows of `nb` blocks (`ceil(rows / 16)` panels of `nb` panel blocks).
-fn panel_vec<P: Zeroable + Clone + Send>(
+fn panel_vec<W: Sync, P: Zeroable + Clone + Send>(
+    w: &[W],
     rows: usize,
     nb: usize,
-    pack_one: impl Fn(usize, usize, &mut [P]) + Sync,
+    pack: impl Fn(&[W], usize, &mut [P]) + Sync,
 ) -> Vec<P> {
     let mut out = vec![P::zeroed(); rows.div_ceil(PANEL_ROWS) * nb];
-    if nb > 0 {
-        out.par_chunks_mut(nb).enumerate().for_each(|(p, dst)| {
-            let r0 = p * PANEL_ROWS;
-            pack_one(r0, PANEL_ROWS.min(rows - r0), dst)
-        });
-    }
+    pack_panels(w, rows, nb, &mut out, pack);
     out
 }
 
 fn pack_legacy<W: LegacyWeight>(w: &[W], rows: usize, nb: usize) -> Panels {
     Panels::Legacy {
-        panels: panel_vec(rows, nb, |r0, valid, dst| {
-            panel::pack_legacy(&w[r0 * nb..(r0 + valid) * nb], valid, dst)
-        }),
+        panels: panel_vec(w, rows, nb, panel::pack_legacy),
         type1: W::TYPE1,
         offset: W::OFFSET,
     }
@@ -133,9 +127,7 @@ fn pack_legacy<W: LegacyWeight>(w: &[W], rows: usize, nb: usize) -> Panels {
 
 fn pack_k<W: KWeight>(w: &[W], rows: usize, nb: usize) -> Panels {
     Panels::K {
-        panels: panel_vec(rows, nb, |r0, valid, dst| {
-            panel::pack_k(&w[r0 * nb..(r0 + valid) * nb], valid, dst)
-        }),
+        panels: panel_vec(w, rows, nb, panel::pack_k),
         kind: W::KIND,
     }
 }
@@ -180,11 +172,7 @@ impl Multiply for PackedMatrix {
                 } = scratch;
                 let a: &mut [BlockQ8K] = view_acts(act, n * nb);
                 quantize_acts(k.quantize_q8_k, x, w.cols, a);
-                let side = grown(&mut ps.k_acts, a.len());
-                side.par_iter_mut()
-                    .zip(a.par_iter())
-                    .with_min_len(64)
-                    .for_each(|(s, q)| *s = panel::k_side(q, *kind));
+                let side = side_table(a, &mut ps.k_acts, |q| panel::k_side(q, *kind));
                 run(panels, nb, rows, side, y, yt, |p, at, out, ld, valid| {
                     g.k(*kind, p, at, out, ld, valid)
                 });
@@ -213,7 +201,7 @@ fn legacy<A: LegacyActBlock>(
     } = scratch;
     let a: &mut [A] = view_acts(act, x.len() / w.cols * w.nb);
     quantize_acts(quant, x, w.cols, a);
-    let side = legacy_sides(a, offset, &mut ps.legacy_acts);
+    let side = side_table(a, &mut ps.legacy_acts, |q| q.side(offset));
     run(
         panels,
         w.nb,
@@ -223,20 +211,6 @@ fn legacy<A: LegacyActBlock>(
         yt,
         |p, at, out, ld, valid| g.legacy(type1, p, at, out, ld, valid),
     );
-}
-
-/// The legacy activation side table of `a` for weights with unsigned-code `offset`.
-fn legacy_sides<'s, A: LegacyActBlock>(
-    a: &[A],
-    offset: i32,
-    buf: &'s mut Vec<LegacyAct>,
-) -> &'s [LegacyAct] {
-    let side = grown(buf, a.len());
-    side.par_iter_mut()
-        .zip(a.par_iter())
-        .with_min_len(256)
-        .for_each(|(s, q)| *s = q.side(offset));
-    side
 }
 
 /// Runs `kernel(panel, acts, out, ld, valid)` over every panel and column:
