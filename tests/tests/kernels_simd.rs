@@ -287,7 +287,7 @@ fn magnitude<W: Weight, A: Act>(scalar_deq: &Dot<W, A>, w: &[W], a: &[A]) -> f64
 
 // 16, 17 and 23 blocks: whole 8-block chunks of the 512-bit bodies plus 0, 1 and 7 tail blocks.
 const LEGACY_COUNTS: [usize; 7] = [1, 2, 3, 7, 16, 17, 23];
-const K_COUNTS: [usize; 3] = [1, 2, 3];
+const K_COUNTS: [usize; 4] = [1, 2, 3, 5];
 
 fn check_dot<W: Weight, A: Act>(name: &str, get: impl Fn(&Kernels) -> Dot<W, A>, counts: &[usize]) {
     let s = get(scalar_k());
@@ -336,6 +336,21 @@ fn check_dot<W: Weight, A: Act>(name: &str, get: impl Fn(&Kernels) -> Dot<W, A>,
                                 }
                             }
                         }
+                    }
+                    // Four rows against one activation row: each row's dot, bit for bit.
+                    let more: Vec<Vec<W>> = (0..3)
+                        .map(|_| (0..n).map(|_| fill(&mut r, mode)).collect())
+                        .collect();
+                    let rows = [&w[..], &more[0][..], &more[1][..], &more[2][..]];
+                    let r4 = f.dot_4rows(rows, &acts[0], 4096 * rep);
+                    for (i, row) in rows.iter().enumerate() {
+                        let one = f.dot(row, &acts[0]);
+                        assert!(
+                            r4[i].to_bits() == one.to_bits() || (r4[i].is_nan() && one.is_nan()),
+                            "{} {name} {mode:?} n={n} rep={rep} 4rows[{i}]: {} vs dot {one}",
+                            k.variant(),
+                            r4[i]
+                        );
                     }
                     // Dequantization: bit for bit.
                     let mut o1 = vec![0.0f32; n * W::ELEMS];
@@ -553,6 +568,46 @@ fn scalar_reference_functions_are_the_scalar_table() {
         scalar::vec_dot_q4_0_q8_0(&w, &a),
         scalar_k().q4_0.dot(&w, &a)
     );
+}
+
+/// The AVX-512 VNNI q4_K and q6_K bodies (`simd512k`) add the same integers into the same
+/// eight lanes as the 256-bit bodies and then do the same float steps: every result, whatever
+/// the scales, must equal the AVX2 level's bit for bit (so switching level never changes a
+/// model's logits through these types).
+#[test]
+fn k_dots_512_equal_256_bit_for_bit() {
+    let (Ok(k2), Ok(k5)) = (
+        Kernels::for_level(Level::Avx2),
+        Kernels::for_level(Level::Avx512),
+    ) else {
+        eprintln!("skipped: this CPU lacks AVX2 or AVX-512 (the guard test checks detection)");
+        return;
+    };
+    fn same<W: Weight>(
+        name: &str,
+        get: impl Fn(&Kernels) -> Dot<W, BlockQ8K>,
+        a: &Kernels,
+        b: &Kernels,
+    ) {
+        let mut r = Rng(0x5eed_0512);
+        for mode in MODES {
+            for n in [1, 2, 3, 8] {
+                for rep in 0..16 {
+                    let w: Vec<W> = (0..n).map(|_| fill(&mut r, mode)).collect();
+                    let y: Vec<BlockQ8K> = (0..n).map(|_| BlockQ8K::make(&mut r, mode)).collect();
+                    let (p, q) = (get(a).dot(&w, &y), get(b).dot(&w, &y));
+                    assert!(
+                        p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()),
+                        "{name} {mode:?} n={n} rep={rep}: {} {p} vs {} {q}",
+                        a.variant(),
+                        b.variant()
+                    );
+                }
+            }
+        }
+    }
+    same::<BlockQ4K>("q4_k", |k| k.q4_k, k2, k5);
+    same::<BlockQ6K>("q6_k", |k| k.q6_k, k2, k5);
 }
 
 /// Guard: a forced level must be the one running, and every level this CPU supports (detected

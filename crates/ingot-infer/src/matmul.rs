@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! quantize x once per call (the weight type's activation type, one row per token)
-//! n < 4      (GEMV): rows split across rayon threads; y[t][r] = dot(W[r], xq[t]), with
-//!            the row ≥ 2 KiB ahead prefetched (streaming W from DRAM)
+//! n < 4      (GEMV): groups of 4 rows split across rayon threads;
+//!            y[t][r..r+4] = dot_4rows(W[r..r+4], xq[t]) (each activation block loaded once
+//!            for four rows; bit for bit four dots), with the group ≥ 2 KiB ahead
+//!            prefetched (streaming W from DRAM)
 //! n ≥ 8 (K-quants: n ≥ 24) and the level has panel kernels (scalar reference, AVX-512 VNNI) and the type is
 //!            q8_0/q4_0/q5_0/q4_1/q5_1/q4_K/q5_K/q6_K  (panel GEMM, see kernels::panel):
 //!            repack W into 16-row interleaved panels (parallel over panels), build the
@@ -47,6 +49,8 @@ const ROWS_PER_TASK: usize = 16;
 const PANEL_MIN_N_K: usize = 24;
 /// Minimum rows per GEMV task (rayon splits adaptively above this).
 const GEMV_MIN_ROWS: usize = 8;
+/// Rows per GEMV step: the four-row kernel loads each activation block once for four rows.
+const GEMV_ROWS: usize = 4;
 /// How far ahead the GEMV prefetches W: the row starting at least this many bytes after the
 /// current one. Measured on 4096×4096 from DRAM, 1 thread (formats/kernels.md, "Prefetch"):
 /// q4_K from 6.1–6.2 to 9.1–9.8 GiB/s, q4_0 from 6.5–7.2 to 9.1–9.4; 8 KiB ahead is slower.
@@ -782,19 +786,42 @@ fn typed<P: Pair>(
         }
     }
     if n < GEMM_MIN_N {
-        let ahead = GEMV_PREFETCH_BYTES.div_ceil(nb * size_of::<P>()).max(1);
+        let row_bytes = nb * size_of::<P>();
         for (t, yt_row) in y.chunks_exact_mut(rows).enumerate() {
             let at = arow(t);
-            yt_row
-                .par_iter_mut()
-                .enumerate()
-                .with_min_len(GEMV_MIN_ROWS)
-                .for_each(|(r, out)| {
-                    if r + ahead < rows {
-                        kernels::prefetch(bytemuck::cast_slice(wrow(r + ahead)));
-                    }
-                    *out = dot.dot(wrow(r), at)
-                });
+            if dot.has_dot_4rows() {
+                // Groups of four rows through the four-row kernel (bit for bit four dots),
+                // which prefetches the next group as it reads this one.
+                let ahead = GEMV_ROWS * row_bytes;
+                yt_row
+                    .par_chunks_mut(GEMV_ROWS)
+                    .enumerate()
+                    .with_min_len(GEMV_MIN_ROWS / GEMV_ROWS)
+                    .for_each(|(g, out)| {
+                        let r = g * GEMV_ROWS;
+                        if let [o0, o1, o2, o3] = out {
+                            let four = [wrow(r), wrow(r + 1), wrow(r + 2), wrow(r + 3)];
+                            [*o0, *o1, *o2, *o3] = dot.dot_4rows(four, at, ahead);
+                        } else {
+                            for (i, o) in out.iter_mut().enumerate() {
+                                *o = dot.dot(wrow(r + i), at);
+                            }
+                        }
+                    });
+            } else {
+                // One row at a time, each prefetching the row ≥ GEMV_PREFETCH_BYTES ahead.
+                let ahead = GEMV_PREFETCH_BYTES.div_ceil(row_bytes).max(1);
+                yt_row
+                    .par_iter_mut()
+                    .enumerate()
+                    .with_min_len(GEMV_MIN_ROWS)
+                    .for_each(|(r, out)| {
+                        if r + ahead < rows {
+                            kernels::prefetch(bytemuck::cast_slice(wrow(r + ahead)));
+                        }
+                        *out = dot.dot(wrow(r), at)
+                    });
+            }
         }
     } else {
         if yt.len() < rows * n {

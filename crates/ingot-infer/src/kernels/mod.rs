@@ -97,10 +97,14 @@ impl std::fmt::Display for Level {
     }
 }
 
+/// A four-row GEMV kernel: four weight rows, one activation row, prefetch distance in bytes.
+pub(crate) type Dot4Rows<W, A> = fn([&[W]; 4], &[A], usize) -> [f32; 4];
+
 /// One weight type's kernels against its activation type `A`.
 pub struct Dot<W: 'static, A: 'static> {
     pub(crate) dot: fn(&[W], &[A]) -> f32,
     pub(crate) dot_x4: fn(&[W], [&[A]; 4]) -> [f32; 4],
+    pub(crate) dot_4rows: Option<Dot4Rows<W, A>>,
     pub(crate) dequantize: fn(&[W], &mut [f32]),
 }
 
@@ -129,6 +133,35 @@ impl<W, A> Dot<W, A> {
     #[inline]
     pub fn dot_x4(&self, w: &[W], a: [&[A]; 4]) -> [f32; 4] {
         (self.dot_x4)(w, a)
+    }
+
+    /// Whether this level has a dedicated four-row kernel for the type (see
+    /// [`Dot::dot_4rows`]).
+    #[inline]
+    pub fn has_dot_4rows(&self) -> bool {
+        self.dot_4rows.is_some()
+    }
+
+    /// Four weight rows against one activation row: the GEMV micro-kernel, which loads each
+    /// activation block once for four rows. Result r equals `dot(w[r], a)` bit for bit, so a
+    /// GEMV gives the same numbers whichever of the two it calls.
+    ///
+    /// As it reads each weight block, the kernel asks for the bytes `prefetch_ahead` further
+    /// on to be brought into L2 (0: no prefetch). A GEMV over contiguous rows passes four
+    /// rows' bytes, so the next group streams in from DRAM, spread over this group's work,
+    /// instead of in one burst. Prefetching has no effect on the results.
+    ///
+    /// Without a dedicated kernel ([`Dot::has_dot_4rows`] is false) this is four [`Dot::dot`]
+    /// calls, with no prefetch.
+    ///
+    /// # Panics
+    /// If any `w[r].len()` differs from `a.len()`.
+    #[inline]
+    pub fn dot_4rows(&self, w: [&[W]; 4], a: &[A], prefetch_ahead: usize) -> [f32; 4] {
+        match self.dot_4rows {
+            Some(f) => f(w, a, prefetch_ahead),
+            None => w.map(|wr| (self.dot)(wr, a)),
+        }
     }
 
     /// Dequantizes a row of blocks into `out` (block elements × `w.len()` values).
@@ -335,61 +368,73 @@ pub(crate) static SCALAR: Kernels = Kernels {
     q8_0: Dot {
         dot: scalar::vec_dot_q8_0_q8_0,
         dot_x4: q8_0_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q8_0,
     },
     q4_0: Dot {
         dot: scalar::vec_dot_q4_0_q8_0,
         dot_x4: q4_0_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q4_0,
     },
     q4_1: Dot {
         dot: scalar::vec_dot_q4_1_q8_1,
         dot_x4: q4_1_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q4_1,
     },
     q5_0: Dot {
         dot: scalar::vec_dot_q5_0_q8_0,
         dot_x4: q5_0_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q5_0,
     },
     q5_1: Dot {
         dot: scalar::vec_dot_q5_1_q8_1,
         dot_x4: q5_1_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q5_1,
     },
     q4_k: Dot {
         dot: scalar::vec_dot_q4_k_q8_k,
         dot_x4: q4_k_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q4_k,
     },
     q5_k: Dot {
         dot: scalar::vec_dot_q5_k_q8_k,
         dot_x4: q5_k_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q5_k,
     },
     q6_k: Dot {
         dot: scalar::vec_dot_q6_k_q8_k,
         dot_x4: q6_k_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q6_k,
     },
     q8_k: Dot {
         dot: scalar::vec_dot_q8_k_q8_k,
         dot_x4: q8_k_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_q8_k,
     },
     f16: Dot {
         dot: scalar::vec_dot_f16_f32,
         dot_x4: f16_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_f16,
     },
     bf16: Dot {
         dot: scalar::vec_dot_bf16_f32,
         dot_x4: bf16_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_bf16,
     },
     f32: Dot {
         dot: scalar::vec_dot_f32_f32,
         dot_x4: f32_x4,
+        dot_4rows: None,
         dequantize: scalar::dequantize_row_f32,
     },
     quantize_q8_0: Quantize {

@@ -27,13 +27,12 @@ super::simd_table!(
     Level::Avx2,
     "avx2",
     None,
-    [
-        simd::dot_type0::<Avx2, BlockQ8_0>,
-        simd::dot_type0_x4::<Avx2, BlockQ8_0>,
-        simd::dot_type0::<Avx2, BlockQ4_0>,
-        simd::dot_type0_x4::<Avx2, BlockQ4_0>,
-        simd::dot_type0::<Avx2, BlockQ5_0>,
-        simd::dot_type0_x4::<Avx2, BlockQ5_0>,
-        simd::dot_type1::<Avx2, BlockQ4_1>
-    ]
+    {
+        q8_0: simd::dot_type0::<Avx2, BlockQ8_0>, simd::dot_type0_x4::<Avx2, BlockQ8_0>;
+        q4_0: simd::dot_type0::<Avx2, BlockQ4_0>, simd::dot_type0_x4::<Avx2, BlockQ4_0>;
+        q5_0: simd::dot_type0::<Avx2, BlockQ5_0>, simd::dot_type0_x4::<Avx2, BlockQ5_0>;
+        q4_1: simd::dot_type1::<Avx2, BlockQ4_1>;
+        q4_k: simd::dot_q4k;
+        q6_k: simd::dot_q6k;
+    }
 );

@@ -37,19 +37,22 @@ mod plain {
         Level::Avx512,
         "avx512",
         None,
-        [
-            simd::dot_type0::<super::NoVnni, BlockQ8_0>,
-            simd::dot_type0_x4::<super::NoVnni, BlockQ8_0>,
-            simd::dot_type0::<super::NoVnni, BlockQ4_0>,
-            simd::dot_type0_x4::<super::NoVnni, BlockQ4_0>,
-            simd::dot_type0::<super::NoVnni, BlockQ5_0>,
-            simd::dot_type0_x4::<super::NoVnni, BlockQ5_0>,
-            simd::dot_type1::<super::NoVnni, BlockQ4_1>
-        ]
+        {
+            q8_0: simd::dot_type0::<super::NoVnni, BlockQ8_0>,
+                simd::dot_type0_x4::<super::NoVnni, BlockQ8_0>;
+            q4_0: simd::dot_type0::<super::NoVnni, BlockQ4_0>,
+                simd::dot_type0_x4::<super::NoVnni, BlockQ4_0>;
+            q5_0: simd::dot_type0::<super::NoVnni, BlockQ5_0>,
+                simd::dot_type0_x4::<super::NoVnni, BlockQ5_0>;
+            q4_1: simd::dot_type1::<super::NoVnni, BlockQ4_1>;
+            q4_k: simd::dot_q4k;
+            q6_k: simd::dot_q6k;
+        }
     );
 }
 
 mod vnni {
+    use crate::kernels::arch::x86_64::{simd512, simd512k};
     use crate::kernels::Level;
     super::super::simd_table!(
         TABLE,
@@ -58,15 +61,17 @@ mod vnni {
         Level::Avx512,
         "avx512-vnni",
         Some(crate::kernels::arch::x86_64::panel512::PANEL_VNNI),
-        [
-            crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ8_0>,
-            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ8_0>,
-            crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ4_0>,
-            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ4_0>,
-            crate::kernels::arch::x86_64::simd512::dot_type0::<BlockQ5_0>,
-            crate::kernels::arch::x86_64::simd512::dot_type0_x4::<BlockQ5_0>,
-            crate::kernels::arch::x86_64::simd512::dot_type1::<BlockQ4_1>
-        ]
+        {
+            q8_0: simd512::dot_type0::<BlockQ8_0>, simd512::dot_type0_x4::<BlockQ8_0>,
+                rows4 simd512::dot_type0_4rows::<BlockQ8_0>;
+            q4_0: simd512::dot_type0::<BlockQ4_0>, simd512::dot_type0_x4::<BlockQ4_0>,
+                rows4 simd512::dot_type0_4rows::<BlockQ4_0>;
+            q5_0: simd512::dot_type0::<BlockQ5_0>, simd512::dot_type0_x4::<BlockQ5_0>,
+                rows4 simd512::dot_type0_4rows::<BlockQ5_0>;
+            q4_1: simd512::dot_type1::<BlockQ4_1>;
+            q4_k: simd512k::dot_q4k, rows4 simd512k::dot_q4k_4rows;
+            q6_k: simd512k::dot_q6k, rows4 simd512k::dot_q6k_4rows;
+        }
     );
 }
 

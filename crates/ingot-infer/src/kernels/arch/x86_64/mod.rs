@@ -17,6 +17,7 @@ mod avx512;
 pub(crate) mod panel512;
 pub(crate) mod simd;
 pub(crate) mod simd512;
+pub(crate) mod simd512k;
 
 /// The first missing feature of `level` on this CPU.
 pub(crate) fn missing_feature(level: Level) -> Option<&'static str> {
@@ -66,7 +67,14 @@ pub(crate) fn table(level: Level) -> Option<&'static Kernels> {
 macro_rules! simd_table {
     (
         $table:ident, $feat:literal, $isa:ty, $level:expr, $variant:literal, $panel:expr,
-        [$q8_0_dot:expr, $q8_0_x4:expr, $q4_0_dot:expr, $q4_0_x4:expr, $q5_0_dot:expr, $q5_0_x4:expr, $q4_1_dot:expr]
+        {
+            q8_0: $q8_0_dot:expr, $q8_0_x4:expr $(, rows4 $q8_0_r4:expr)?;
+            q4_0: $q4_0_dot:expr, $q4_0_x4:expr $(, rows4 $q4_0_r4:expr)?;
+            q5_0: $q5_0_dot:expr, $q5_0_x4:expr $(, rows4 $q5_0_r4:expr)?;
+            q4_1: $q4_1_dot:expr;
+            q4_k: $q4_k_dot:expr $(, rows4 $q4_k_r4:expr)?;
+            q6_k: $q6_k_dot:expr $(, rows4 $q6_k_r4:expr)?;
+        }
     ) => {
         #[allow(unused_imports)]
         use half::{bf16, f16};
@@ -104,6 +112,20 @@ macro_rules! simd_table {
                     }
                     // SAFETY: reachable only through the table, handed out after detection.
                     unsafe { tf(w, a) }
+                }
+            };
+            (r4 $name:ident, $w:ty, $a:ty, $body:expr) => {
+                fn $name(w: [&[$w]; 4], a: &[$a], ahead: usize) -> [f32; 4] {
+                    for wr in w {
+                        assert_eq!(wr.len(), a.len(), "dot of {} with {} blocks", wr.len(), a.len());
+                    }
+                    #[target_feature(enable = $feat)]
+                    unsafe fn tf(w: [&[$w]; 4], a: &[$a], ahead: usize) -> [f32; 4] {
+                        // SAFETY: features enabled on this function; lengths checked above.
+                        unsafe { $body(w, a, ahead) }
+                    }
+                    // SAFETY: reachable only through the table, handed out after detection.
+                    unsafe { tf(w, a, ahead) }
                 }
             };
             (deq $name:ident, $w:ty, $per:expr, $body:expr) => {
@@ -147,13 +169,13 @@ macro_rules! simd_table {
         entry!(dot q5_1_dot, BlockQ5_1, BlockQ8_1, simd::dot_type1::<$isa, BlockQ5_1>);
         entry!(x4 q5_1_x4, BlockQ5_1, BlockQ8_1, simd::dot_type1_x4::<$isa, BlockQ5_1>);
         entry!(deq q5_1_deq, BlockQ5_1, QK, simd::dequant_type1::<BlockQ5_1>);
-        entry!(dot q4_k_dot, BlockQ4K, BlockQ8K, simd::dot_q4k);
+        entry!(dot q4_k_dot, BlockQ4K, BlockQ8K, $q4_k_dot);
         entry!(x4 q4_k_x4, BlockQ4K, BlockQ8K, simd::dot_q4k_x4);
         entry!(deq q4_k_deq, BlockQ4K, QK_K, simd::dequant_q4k);
         entry!(dot q5_k_dot, BlockQ5K, BlockQ8K, simd::dot_q5k);
         entry!(x4 q5_k_x4, BlockQ5K, BlockQ8K, simd::dot_q5k_x4);
         entry!(deq q5_k_deq, BlockQ5K, QK_K, simd::dequant_q5k);
-        entry!(dot q6_k_dot, BlockQ6K, BlockQ8K, simd::dot_q6k);
+        entry!(dot q6_k_dot, BlockQ6K, BlockQ8K, $q6_k_dot);
         entry!(x4 q6_k_x4, BlockQ6K, BlockQ8K, simd::dot_q6k_x4);
         entry!(deq q6_k_deq, BlockQ6K, QK_K, simd::dequant_q6k);
         entry!(dot q8_k_dot, BlockQ8K, BlockQ8K, simd::dot_q8k::<$isa>);
@@ -168,6 +190,17 @@ macro_rules! simd_table {
         entry!(dot f32_dot, f32, f32, simd::dot_float::<f32>);
         entry!(x4 f32_x4, f32, f32, simd::dot_float_x4::<f32>);
         entry!(deq f32_deq, f32, 1, simd::dequant_float::<f32>);
+
+        /// `Some` four-row entry point when a body is given, else `None`.
+        macro_rules! rows4 {
+            (; $w:ty, $a:ty) => {
+                None
+            };
+            ($body:expr; $w:ty, $a:ty) => {{
+                entry!(r4 f, $w, $a, $body);
+                Some(f)
+            }};
+        }
         entry!(quant quant_q8_0, BlockQ8_0, QK, simd::quantize_q8_0);
         entry!(quant quant_q8_1, BlockQ8_1, QK, simd::quantize_q8_1);
         entry!(quant quant_q8_k, BlockQ8K, QK_K, simd::quantize_q8_k);
@@ -176,18 +209,18 @@ macro_rules! simd_table {
         pub(crate) static $table: Kernels = Kernels {
             level: $level,
             variant: $variant,
-            q8_0: Dot { dot: q8_0_dot, dot_x4: q8_0_x4, dequantize: q8_0_deq },
-            q4_0: Dot { dot: q4_0_dot, dot_x4: q4_0_x4, dequantize: q4_0_deq },
-            q4_1: Dot { dot: q4_1_dot, dot_x4: q4_1_x4, dequantize: q4_1_deq },
-            q5_0: Dot { dot: q5_0_dot, dot_x4: q5_0_x4, dequantize: q5_0_deq },
-            q5_1: Dot { dot: q5_1_dot, dot_x4: q5_1_x4, dequantize: q5_1_deq },
-            q4_k: Dot { dot: q4_k_dot, dot_x4: q4_k_x4, dequantize: q4_k_deq },
-            q5_k: Dot { dot: q5_k_dot, dot_x4: q5_k_x4, dequantize: q5_k_deq },
-            q6_k: Dot { dot: q6_k_dot, dot_x4: q6_k_x4, dequantize: q6_k_deq },
-            q8_k: Dot { dot: q8_k_dot, dot_x4: q8_k_x4, dequantize: q8_k_deq },
-            f16: Dot { dot: f16_dot, dot_x4: f16_x4, dequantize: f16_deq },
-            bf16: Dot { dot: bf16_dot, dot_x4: bf16_x4, dequantize: bf16_deq },
-            f32: Dot { dot: f32_dot, dot_x4: f32_x4, dequantize: f32_deq },
+            q8_0: Dot { dot: q8_0_dot, dot_x4: q8_0_x4, dot_4rows: rows4!($($q8_0_r4)?; BlockQ8_0, BlockQ8_0), dequantize: q8_0_deq },
+            q4_0: Dot { dot: q4_0_dot, dot_x4: q4_0_x4, dot_4rows: rows4!($($q4_0_r4)?; BlockQ4_0, BlockQ8_0), dequantize: q4_0_deq },
+            q4_1: Dot { dot: q4_1_dot, dot_x4: q4_1_x4, dot_4rows: None, dequantize: q4_1_deq },
+            q5_0: Dot { dot: q5_0_dot, dot_x4: q5_0_x4, dot_4rows: rows4!($($q5_0_r4)?; BlockQ5_0, BlockQ8_0), dequantize: q5_0_deq },
+            q5_1: Dot { dot: q5_1_dot, dot_x4: q5_1_x4, dot_4rows: None, dequantize: q5_1_deq },
+            q4_k: Dot { dot: q4_k_dot, dot_x4: q4_k_x4, dot_4rows: rows4!($($q4_k_r4)?; BlockQ4K, BlockQ8K), dequantize: q4_k_deq },
+            q5_k: Dot { dot: q5_k_dot, dot_x4: q5_k_x4, dot_4rows: None, dequantize: q5_k_deq },
+            q6_k: Dot { dot: q6_k_dot, dot_x4: q6_k_x4, dot_4rows: rows4!($($q6_k_r4)?; BlockQ6K, BlockQ8K), dequantize: q6_k_deq },
+            q8_k: Dot { dot: q8_k_dot, dot_x4: q8_k_x4, dot_4rows: None, dequantize: q8_k_deq },
+            f16: Dot { dot: f16_dot, dot_x4: f16_x4, dot_4rows: None, dequantize: f16_deq },
+            bf16: Dot { dot: bf16_dot, dot_x4: bf16_x4, dot_4rows: None, dequantize: bf16_deq },
+            f32: Dot { dot: f32_dot, dot_x4: f32_x4, dot_4rows: None, dequantize: f32_deq },
             quantize_q8_0: Quantize { f: quant_q8_0 },
             quantize_q8_1: Quantize { f: quant_q8_1 },
             quantize_q8_k: Quantize { f: quant_q8_k },
@@ -196,6 +229,26 @@ macro_rules! simd_table {
     };
 }
 pub(crate) use simd_table;
+
+/// One `prefetcht1` per 64-byte line of the `len` bytes starting `ahead` bytes past `p`, for
+/// the kernels that prefetch as they read (nothing when `ahead` is 0).
+///
+/// # Safety
+/// None needed beyond SSE (x86-64 baseline): the address is formed with `wrapping_add` (no
+/// pointer arithmetic out of bounds) and a prefetch reads nothing architecturally and never
+/// faults, whatever the address.
+#[inline(always)]
+pub(crate) fn prefetch_ahead(p: *const u8, ahead: usize, len: usize) {
+    use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+    if ahead == 0 {
+        return;
+    }
+    let q = p.wrapping_add(ahead);
+    for off in (0..len).step_by(64) {
+        // SAFETY: a prefetch never faults and has no architectural effect (see above).
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(q.wrapping_add(off).cast()) }
+    }
+}
 
 /// One `prefetcht1` (into L2, not L1: measured faster from DRAM than `prefetcht0`, whose
 /// bursts compete with the kernel's own loads for L1 fill buffers) per 64-byte line of

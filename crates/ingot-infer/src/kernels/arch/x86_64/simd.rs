@@ -42,7 +42,7 @@ pub(crate) trait Isa {
 /// # Safety
 /// `p` must be valid for 32 bytes; AVX.
 #[inline(always)]
-unsafe fn ld(p: *const u8) -> __m256i {
+pub(crate) unsafe fn ld(p: *const u8) -> __m256i {
     // SAFETY: the caller guarantees 32 readable bytes; loadu has no alignment requirement.
     unsafe { _mm256_loadu_si256(p.cast()) }
 }
@@ -77,7 +77,7 @@ unsafe fn f2h(v: f32) -> f16 {
 /// # Safety
 /// AVX.
 #[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
+pub(crate) unsafe fn hsum(v: __m256) -> f32 {
     // SAFETY: register-only intrinsics; the caller guarantees AVX.
     unsafe {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
@@ -102,7 +102,7 @@ unsafe fn hsum4(v: &[__m256; 4]) -> [f32; 4] {
 /// # Safety
 /// SSE3.
 #[inline(always)]
-unsafe fn hsum128(s: __m128) -> f32 {
+pub(crate) unsafe fn hsum128(s: __m128) -> f32 {
     // SAFETY: register-only intrinsics.
     unsafe {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -487,7 +487,7 @@ pub(crate) unsafe fn dequant_type1<W: Type1>(w: &[W], out: &mut [f32]) {
 /// # Safety
 /// AVX2.
 #[inline(always)]
-unsafe fn mins_dot(y: &BlockQ8K, m: &[u8; 8]) -> __m128i {
+pub(crate) unsafe fn mins_dot(y: &BlockQ8K, m: &[u8; 8]) -> __m128i {
     // SAFETY: bsums is 32 bytes, m 8 bytes; AVX2.
     unsafe {
         let bs = ld(y.bsums.as_ptr().cast());

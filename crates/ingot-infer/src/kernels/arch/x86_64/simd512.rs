@@ -25,6 +25,7 @@ use core::mem::size_of;
 use ingot_quant::blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8_0, BlockQ8_1};
 
 use super::avx512::Vnni;
+use super::prefetch_ahead;
 use super::simd::{self, Type0, Type1};
 
 /// Blocks per chunk: the scales of one chunk are gathered and converted together.
@@ -264,7 +265,7 @@ impl Pair512 for BlockQ4_1 {
 #[inline(always)]
 pub(crate) unsafe fn dot_type0<W: Pair512 + Type0>(w: &[W], a: &[BlockQ8_0]) -> f32 {
     // SAFETY: forwarded contract.
-    unsafe { dot_type0_rows::<W, 1>(w, [a])[0] }
+    unsafe { dot_type0_tile::<W, 1, 1>([w], [a], 0)[0][0] }
 }
 
 /// Type-0 weights · four q8_0 rows, each pair of weight blocks decoded once.
@@ -274,55 +275,89 @@ pub(crate) unsafe fn dot_type0<W: Pair512 + Type0>(w: &[W], a: &[BlockQ8_0]) -> 
 #[inline(always)]
 pub(crate) unsafe fn dot_type0_x4<W: Pair512 + Type0>(w: &[W], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
     // SAFETY: forwarded contract.
-    unsafe { dot_type0_rows::<W, 4>(w, a) }
+    unsafe { dot_type0_tile::<W, 1, 4>([w], a, 0)[0] }
 }
 
-/// Type-0 weights · `N` q8_0 rows (see [`dot_type0`]).
+/// Four type-0 weight rows · one q8_0 row, each pair of activation blocks loaded (and its
+/// offset term computed) once; row r's result is `dot_type0(w[r], a)` bit for bit. Each
+/// chunk of W read is followed by a prefetch of the bytes `ahead` further (0: none).
 ///
 /// # Safety
-/// See the module docs; every `a[t].len() == w.len()`.
+/// See the module docs; every `w[r].len() == a.len()`.
 #[inline(always)]
-unsafe fn dot_type0_rows<W: Pair512 + Type0, const N: usize>(
-    w: &[W],
+pub(crate) unsafe fn dot_type0_4rows<W: Pair512 + Type0>(
+    w: [&[W]; 4],
+    a: &[BlockQ8_0],
+    ahead: usize,
+) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    let out = unsafe { dot_type0_tile::<W, 4, 1>(w, [a], ahead) };
+    [out[0][0], out[1][0], out[2][0], out[3][0]]
+}
+
+/// `M` type-0 weight rows · `N` q8_0 rows (see [`dot_type0`]). Every (row, column) pair goes
+/// through the same operations in the same order whatever `M` and `N` are, so each result is
+/// the one-by-one result bit for bit.
+///
+/// # Safety
+/// See the module docs; all slices have the same length.
+#[inline(always)]
+unsafe fn dot_type0_tile<W: Pair512 + Type0, const M: usize, const N: usize>(
+    w: [&[W]; M],
     a: [&[BlockQ8_0]; N],
-) -> [f32; N] {
+    ahead: usize,
+) -> [[f32; N]; M] {
     let gw = const { Gather::new(size_of::<W>(), 0) };
     let ga = const { Gather::new(size_of::<BlockQ8_0>(), 0) };
     let pairs = const {
         assert!(Gather::new(size_of::<W>(), 0).aligned_with(&Gather::new(34, 0)));
         Gather::new(size_of::<W>(), 0).pair_indices()
     };
+    let len = a[0].len();
     // SAFETY: features per the caller; chunks are whole blocks of all slices (equal lengths).
     unsafe {
         let zero = _mm512_setzero_si512();
         let off = _mm512_set1_epi8(W::OFFSET as i8);
-        let mut acc = [[_mm512_setzero_ps(); 2]; N];
-        let chunks = w.len() / CHUNK;
+        let mut acc = [[[_mm512_setzero_ps(); 2]; N]; M];
+        let chunks = len / CHUNK;
         for c in 0..chunks {
-            let wc = &w[c * CHUNK..][..CHUNK];
-            let dw = gather_f16(wc.as_ptr().cast(), &gw);
+            let wc: [&[W]; M] = core::array::from_fn(|m| &w[m][c * CHUNK..][..CHUNK]);
             let ac: [&[BlockQ8_0]; N] = core::array::from_fn(|t| &a[t][c * CHUNK..][..CHUNK]);
-            let mut d = [_mm512_setzero_ps(); N];
+            let mut da = [_mm512_setzero_ps(); N];
             for t in 0..N {
-                d[t] = _mm512_mul_ps(dw, gather_f16(ac[t].as_ptr().cast(), &ga));
+                da[t] = gather_f16(ac[t].as_ptr().cast(), &ga);
+            }
+            let mut d = [[_mm512_setzero_ps(); N]; M];
+            for m in 0..M {
+                prefetch_ahead(wc[m].as_ptr().cast(), ahead, CHUNK * size_of::<W>());
+                let dw = gather_f16(wc[m].as_ptr().cast(), &gw);
+                for t in 0..N {
+                    d[m][t] = _mm512_mul_ps(dw, da[t]);
+                }
             }
             for p in 0..CHUNK / 2 {
-                let u = W::codes2(&wc[2 * p], &wc[2 * p + 1]);
+                let mut y = [zero; N];
+                let mut o = [zero; N];
                 for t in 0..N {
-                    let y = act_pair(&ac[t][2 * p].qs, &ac[t][2 * p + 1].qs);
-                    let s = _mm512_sub_epi32(
-                        _mm512_dpbusd_epi32(zero, u, y),
-                        _mm512_dpbusd_epi32(zero, off, y),
-                    );
-                    scale_add(s, d[t], &pairs[p], &mut acc[t][p % 2]);
+                    y[t] = act_pair(&ac[t][2 * p].qs, &ac[t][2 * p + 1].qs);
+                    o[t] = _mm512_dpbusd_epi32(zero, off, y[t]);
+                }
+                for m in 0..M {
+                    let u = W::codes2(&wc[m][2 * p], &wc[m][2 * p + 1]);
+                    for t in 0..N {
+                        let s = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, y[t]), o[t]);
+                        scale_add(s, d[m][t], &pairs[p], &mut acc[m][t][p % 2]);
+                    }
                 }
             }
         }
         let done = chunks * CHUNK;
-        let mut out = [0.0f32; N];
-        for t in 0..N {
-            let tail = simd::dot_type0::<Vnni, W>(&w[done..], &a[t][done..]);
-            out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail;
+        let mut out = [[0.0f32; N]; M];
+        for m in 0..M {
+            for t in 0..N {
+                let tail = simd::dot_type0::<Vnni, W>(&w[m][done..], &a[t][done..]);
+                out[m][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][t][0], acc[m][t][1])) + tail;
+            }
         }
         out
     }
