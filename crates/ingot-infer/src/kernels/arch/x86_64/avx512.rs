@@ -68,7 +68,7 @@ mod vnni {
                 rows4 simd512::dot_type0_4rows::<BlockQ4_0>;
             q5_0: simd512::dot_type0::<BlockQ5_0>, simd512::dot_type0_x4::<BlockQ5_0>,
                 rows4 simd512::dot_type0_4rows::<BlockQ5_0>;
-            q4_1: simd512::dot_type1::<BlockQ4_1>;
+            q4_1: simd512::dot_type1::<BlockQ4_1>, rows4 simd512::dot_type1_4rows::<BlockQ4_1>;
             q4_k: simd512k::dot_q4k, rows4 simd512k::dot_q4k_4rows;
             q6_k: simd512k::dot_q6k, rows4 simd512k::dot_q6k_4rows;
         }

@@ -71,7 +71,7 @@ macro_rules! simd_table {
             q8_0: $q8_0_dot:expr, $q8_0_x4:expr $(, rows4 $q8_0_r4:expr)?;
             q4_0: $q4_0_dot:expr, $q4_0_x4:expr $(, rows4 $q4_0_r4:expr)?;
             q5_0: $q5_0_dot:expr, $q5_0_x4:expr $(, rows4 $q5_0_r4:expr)?;
-            q4_1: $q4_1_dot:expr;
+            q4_1: $q4_1_dot:expr $(, rows4 $q4_1_r4:expr)?;
             q4_k: $q4_k_dot:expr $(, rows4 $q4_k_r4:expr)?;
             q6_k: $q6_k_dot:expr $(, rows4 $q6_k_r4:expr)?;
         }
@@ -211,7 +211,7 @@ macro_rules! simd_table {
             variant: $variant,
             q8_0: Dot { dot: q8_0_dot, dot_x4: q8_0_x4, dot_4rows: rows4!($($q8_0_r4)?; BlockQ8_0, BlockQ8_0), dequantize: q8_0_deq },
             q4_0: Dot { dot: q4_0_dot, dot_x4: q4_0_x4, dot_4rows: rows4!($($q4_0_r4)?; BlockQ4_0, BlockQ8_0), dequantize: q4_0_deq },
-            q4_1: Dot { dot: q4_1_dot, dot_x4: q4_1_x4, dot_4rows: None, dequantize: q4_1_deq },
+            q4_1: Dot { dot: q4_1_dot, dot_x4: q4_1_x4, dot_4rows: rows4!($($q4_1_r4)?; BlockQ4_1, BlockQ8_1), dequantize: q4_1_deq },
             q5_0: Dot { dot: q5_0_dot, dot_x4: q5_0_x4, dot_4rows: rows4!($($q5_0_r4)?; BlockQ5_0, BlockQ8_0), dequantize: q5_0_deq },
             q5_1: Dot { dot: q5_1_dot, dot_x4: q5_1_x4, dot_4rows: None, dequantize: q5_1_deq },
             q4_k: Dot { dot: q4_k_dot, dot_x4: q4_k_x4, dot_4rows: rows4!($($q4_k_r4)?; BlockQ4K, BlockQ8K), dequantize: q4_k_deq },

@@ -382,6 +382,37 @@ const fn used_lanes(g: &Gather) -> u16 {
 /// See the module docs; `w.len() == a.len()`.
 #[inline(always)]
 pub(crate) unsafe fn dot_type1<W: Pair512 + Type1>(w: &[W], a: &[BlockQ8_1]) -> f32 {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type1_rows::<W, 1>([w], a, 0)[0] }
+}
+
+/// Four type-1 weight rows · one q8_1 row, each pair of activation blocks loaded once; row
+/// r's result is `dot_type1(w[r], a)` bit for bit. Each chunk of W read is followed by a
+/// prefetch of the bytes `ahead` further (0: none).
+///
+/// # Safety
+/// See the module docs; every `w[r].len() == a.len()`.
+#[inline(always)]
+pub(crate) unsafe fn dot_type1_4rows<W: Pair512 + Type1>(
+    w: [&[W]; 4],
+    a: &[BlockQ8_1],
+    ahead: usize,
+) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type1_rows::<W, 4>(w, a, ahead) }
+}
+
+/// `M` type-1 weight rows · one q8_1 row (see [`dot_type1`]); every row goes through the
+/// same operations in the same order whatever `M` is.
+///
+/// # Safety
+/// See the module docs; all slices have the same length.
+#[inline(always)]
+unsafe fn dot_type1_rows<W: Pair512 + Type1, const M: usize>(
+    w: [&[W]; M],
+    a: &[BlockQ8_1],
+    ahead: usize,
+) -> [f32; M] {
     let gd = const { Gather::new(size_of::<W>(), 0) };
     let gad = const { Gather::new(size_of::<BlockQ8_1>(), 0) };
     let gm = const { Gather::new(size_of::<W>(), 2) };
@@ -392,28 +423,40 @@ pub(crate) unsafe fn dot_type1<W: Pair512 + Type1>(w: &[W], a: &[BlockQ8_1]) -> 
         assert!(d.aligned_with(&ad) && m.aligned_with(&s));
         (d.pair_indices(), used_lanes(&m))
     };
-    // SAFETY: features per the caller; chunks are whole blocks of both slices (equal lengths).
+    // SAFETY: features per the caller; chunks are whole blocks of all slices (equal lengths).
     unsafe {
         let zero = _mm512_setzero_si512();
-        let mut acc = [_mm512_setzero_ps(); 2];
-        let mut acc_m = _mm512_setzero_ps();
-        let chunks = w.len() / CHUNK;
+        let mut acc = [[_mm512_setzero_ps(); 2]; M];
+        let mut acc_m = [_mm512_setzero_ps(); M];
+        let chunks = a.len() / CHUNK;
         for c in 0..chunks {
-            let (wc, ac) = (&w[c * CHUNK..][..CHUNK], &a[c * CHUNK..][..CHUNK]);
-            let (pw, pa) = (wc.as_ptr().cast::<u8>(), ac.as_ptr().cast::<u8>());
-            let d = _mm512_mul_ps(gather_f16(pw, &gd), gather_f16(pa, &gad));
-            acc_m =
-                _mm512_mask3_fmadd_ps(gather_f16(pw, &gm), gather_f16(pa, &gas), acc_m, m_lanes);
+            let ac = &a[c * CHUNK..][..CHUNK];
+            let pa = ac.as_ptr().cast::<u8>();
+            let (ad, as_) = (gather_f16(pa, &gad), gather_f16(pa, &gas));
+            let wc: [&[W]; M] = core::array::from_fn(|m| &w[m][c * CHUNK..][..CHUNK]);
+            let mut d = [_mm512_setzero_ps(); M];
+            for m in 0..M {
+                let pw = wc[m].as_ptr().cast::<u8>();
+                prefetch_ahead(pw, ahead, CHUNK * size_of::<W>());
+                d[m] = _mm512_mul_ps(gather_f16(pw, &gd), ad);
+                acc_m[m] = _mm512_mask3_fmadd_ps(gather_f16(pw, &gm), as_, acc_m[m], m_lanes);
+            }
             for p in 0..CHUNK / 2 {
-                let u = W::codes2(&wc[2 * p], &wc[2 * p + 1]);
                 let y = act_pair(&ac[2 * p].qs, &ac[2 * p + 1].qs);
-                let s = _mm512_dpbusd_epi32(zero, u, y);
-                scale_add(s, d, &pairs[p], &mut acc[p % 2]);
+                for m in 0..M {
+                    let u = W::codes2(&wc[m][2 * p], &wc[m][2 * p + 1]);
+                    let s = _mm512_dpbusd_epi32(zero, u, y);
+                    scale_add(s, d[m], &pairs[p], &mut acc[m][p % 2]);
+                }
             }
         }
         let done = chunks * CHUNK;
-        let tail = simd::dot_type1::<Vnni, W>(&w[done..], &a[done..]);
-        let m = _mm512_reduce_add_ps(_mm512_maskz_mov_ps(m_lanes, acc_m));
-        _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + m + tail
+        let mut out = [0.0f32; M];
+        for m in 0..M {
+            let tail = simd::dot_type1::<Vnni, W>(&w[m][done..], &a[done..]);
+            let ms = _mm512_reduce_add_ps(_mm512_maskz_mov_ps(m_lanes, acc_m[m]));
+            out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + ms + tail;
+        }
+        out
     }
 }
