@@ -103,6 +103,17 @@ fn check<W: Pod + Zeroable, A: Pod + Zeroable>(
                             let wsum: f32 = deq.iter().map(|v| v.abs()).sum();
                             let tol = 1e-5 * wsum * amax + 1e-30;
                             let got = y[t * rows + r];
+                            if n < 4 {
+                                // GEMV: one-row dots or the four-row kernel, which is four
+                                // one-row dots bit for bit.
+                                assert_eq!(
+                                    got.to_bits(),
+                                    want.to_bits(),
+                                    "GEMV {} {}: rows {rows} n {n} threads {threads} t {t} r {r}: {got} vs {want}",
+                                    k.variant(),
+                                    ty.name()
+                                );
+                            }
                             assert!(
                                 (got - want).abs() <= tol,
                                 "{} {}: rows {rows} n {n} threads {threads} t {t} r {r}: {got} vs {want}",
