@@ -102,6 +102,22 @@ impl Gather {
         out
     }
 
+    /// Whether two plans load the same windows and pick the same dwords, i.e. produce the same
+    /// register (a block's two adjacent f16, such as q4_1's `d` and `m`, share a dword).
+    const fn same_dwords(&self, other: &Gather) -> bool {
+        if self.mask_b != other.mask_b || self.b_start != other.b_start {
+            return false;
+        }
+        let mut l = 0;
+        while l < 16 {
+            if self.idx_a[l] != other.idx_a[l] || self.idx_b[l] != other.idx_b[l] {
+                return false;
+            }
+            l += 1;
+        }
+        true
+    }
+
     /// Whether two gathers put every block's f16 in the same half, so their floats line up.
     const fn aligned_with(&self, other: &Gather) -> bool {
         let mut k = 0;
@@ -417,6 +433,12 @@ unsafe fn dot_type1_rows<W: Pair512 + Type1, const M: usize>(
     let gad = const { Gather::new(size_of::<BlockQ8_1>(), 0) };
     let gm = const { Gather::new(size_of::<W>(), 2) };
     let gas = const { Gather::new(size_of::<BlockQ8_1>(), 2) };
+    // q4_1's `d` and `m` (and q8_1's `d` and `s`) are adjacent f16 in one dword, so one gather
+    // yields both: d in the lanes `pairs` reads, m in `m_lanes`. Then the weight side needs one
+    // gather per chunk and row instead of two (the result is the same register either way).
+    let shared_w =
+        const { Gather::new(size_of::<W>(), 0).same_dwords(&Gather::new(size_of::<W>(), 2)) };
+    let shared_a = const { Gather::new(36, 0).same_dwords(&Gather::new(36, 2)) };
     let (pairs, m_lanes) = const {
         let (d, ad) = (Gather::new(size_of::<W>(), 0), Gather::new(36, 0));
         let (m, s) = (Gather::new(size_of::<W>(), 2), Gather::new(36, 2));
@@ -432,14 +454,17 @@ unsafe fn dot_type1_rows<W: Pair512 + Type1, const M: usize>(
         for c in 0..chunks {
             let ac = &a[c * CHUNK..][..CHUNK];
             let pa = ac.as_ptr().cast::<u8>();
-            let (ad, as_) = (gather_f16(pa, &gad), gather_f16(pa, &gas));
+            let ad = gather_f16(pa, &gad);
+            let as_ = if shared_a { ad } else { gather_f16(pa, &gas) };
             let wc: [&[W]; M] = core::array::from_fn(|m| &w[m][c * CHUNK..][..CHUNK]);
             let mut d = [_mm512_setzero_ps(); M];
             for m in 0..M {
                 let pw = wc[m].as_ptr().cast::<u8>();
                 prefetch_ahead(pw, ahead, CHUNK * size_of::<W>());
-                d[m] = _mm512_mul_ps(gather_f16(pw, &gd), ad);
-                acc_m[m] = _mm512_mask3_fmadd_ps(gather_f16(pw, &gm), as_, acc_m[m], m_lanes);
+                let wd = gather_f16(pw, &gd);
+                let wm = if shared_w { wd } else { gather_f16(pw, &gm) };
+                d[m] = _mm512_mul_ps(wd, ad);
+                acc_m[m] = _mm512_mask3_fmadd_ps(wm, as_, acc_m[m], m_lanes);
             }
             for p in 0..CHUNK / 2 {
                 let y = act_pair(&ac[2 * p].qs, &ac[2 * p + 1].qs);
