@@ -352,16 +352,18 @@ unsafe fn dot_type0_tile<W: Pair512 + Type0, const M: usize, const N: usize>(
                 }
             }
             for p in 0..CHUNK / 2 {
+                // −Σ o·a per lane, once per activation pair: each row's Σ (u − o)·a is then
+                // one `vpdpbusd` accumulating onto it (the same i32, wrapping arithmetic).
                 let mut y = [zero; N];
-                let mut o = [zero; N];
+                let mut neg_o = [zero; N];
                 for t in 0..N {
                     y[t] = act_pair(&ac[t][2 * p].qs, &ac[t][2 * p + 1].qs);
-                    o[t] = _mm512_dpbusd_epi32(zero, off, y[t]);
+                    neg_o[t] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, y[t]));
                 }
                 for m in 0..M {
                     let u = W::codes2(&wc[m][2 * p], &wc[m][2 * p + 1]);
                     for t in 0..N {
-                        let s = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, y[t]), o[t]);
+                        let s = _mm512_dpbusd_epi32(neg_o[t], u, y[t]);
                         scale_add(s, d[m][t], &pairs[p], &mut acc[m][t][p % 2]);
                     }
                 }
