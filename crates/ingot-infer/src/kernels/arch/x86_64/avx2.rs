@@ -28,11 +28,14 @@ super::simd_table!(
     "avx2",
     None,
     {
-        q8_0: simd::dot_type0::<Avx2, BlockQ8_0>, simd::dot_type0_x4::<Avx2, BlockQ8_0>;
-        q4_0: simd::dot_type0::<Avx2, BlockQ4_0>, simd::dot_type0_x4::<Avx2, BlockQ4_0>;
-        q5_0: simd::dot_type0::<Avx2, BlockQ5_0>, simd::dot_type0_x4::<Avx2, BlockQ5_0>;
+        q8_0: simd::dot_type0::<Avx2, BlockQ8_0>, simd::dot_type0_x4::<Avx2, BlockQ8_0>,
+            rows4 simd::dot_type0_4rows::<Avx2, BlockQ8_0>;
+        q4_0: simd::dot_type0::<Avx2, BlockQ4_0>, simd::dot_type0_x4::<Avx2, BlockQ4_0>,
+            rows4 simd::dot_type0_4rows::<Avx2, BlockQ4_0>;
+        q5_0: simd::dot_type0::<Avx2, BlockQ5_0>, simd::dot_type0_x4::<Avx2, BlockQ5_0>,
+            rows4 simd::dot_type0_4rows::<Avx2, BlockQ5_0>;
         q4_1: simd::dot_type1::<Avx2, BlockQ4_1>;
-        q4_k: simd::dot_q4k;
-        q6_k: simd::dot_q6k;
+        q4_k: simd::dot_q4k, rows4 simd::dot_q4k_4rows;
+        q6_k: simd::dot_q6k, rows4 simd::dot_q6k_4rows;
     }
 );

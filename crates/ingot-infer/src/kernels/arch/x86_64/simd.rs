@@ -25,6 +25,9 @@ use ingot_quant::blocks::{
     BlockQ8_1, QK, QK_K,
 };
 
+use core::mem::size_of;
+
+use super::prefetch_ahead;
 use crate::kernels::scalar::{signed_absmax, unpack_scales_mins_k4};
 
 /// How a level sums u8 × i8 products into i32 lanes.
@@ -85,6 +88,20 @@ pub(crate) unsafe fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
         _mm_cvtss_f32(s)
     }
+}
+
+/// Horizontal sum of each of `M` vectors (the final step of the multi-row kernels).
+///
+/// # Safety
+/// AVX.
+#[inline(always)]
+pub(crate) unsafe fn hsum_each<const M: usize>(v: &[__m256; M]) -> [f32; M] {
+    let mut out = [0.0f32; M];
+    for m in 0..M {
+        // SAFETY: register-only; the caller guarantees AVX.
+        out[m] = unsafe { hsum(v[m]) };
+    }
+    out
 }
 
 /// Horizontal sums of four vectors (explicit, not `array::map`: see `round32`).
@@ -287,29 +304,73 @@ impl Type1 for BlockQ5_1 {
 /// See the module docs; `w.len() == a.len()`.
 #[inline(always)]
 pub(crate) unsafe fn dot_type0<I: Isa, W: Type0>(w: &[W], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type0_rows::<I, W, 1>([w], a, 0)[0] }
+}
+
+/// Four type-0 weight rows · one q8_0 row: each activation block loaded (and its scale
+/// converted) once; row r's result is `dot_type0(w[r], a)` bit for bit. Each pair of weight
+/// blocks read is followed by a prefetch of the bytes `ahead` further (0: none).
+///
+/// # Safety
+/// See the module docs; every `w[r].len() == a.len()`.
+#[inline(always)]
+pub(crate) unsafe fn dot_type0_4rows<I: Isa, W: Type0>(
+    w: [&[W]; 4],
+    a: &[BlockQ8_0],
+    ahead: usize,
+) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type0_rows::<I, W, 4>(w, a, ahead) }
+}
+
+/// `M` type-0 weight rows · one q8_0 row; every row goes through the same operations in the
+/// same order whatever `M` is.
+///
+/// # Safety
+/// See the module docs; all slices have the same length.
+#[inline(always)]
+unsafe fn dot_type0_rows<I: Isa, W: Type0, const M: usize>(
+    w: [&[W]; M],
+    a: &[BlockQ8_0],
+    ahead: usize,
+) -> [f32; M] {
     // SAFETY: features per the caller; every load is inside a block.
     unsafe {
         let zero = _mm256_setzero_si256();
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let pairs = w.len() / 2;
+        let mut acc0 = [_mm256_setzero_ps(); M];
+        let mut acc1 = [_mm256_setzero_ps(); M];
+        let pairs = a.len() / 2;
         for i in 0..pairs {
-            let (x0, y0) = (&w[2 * i], &a[2 * i]);
-            let (x1, y1) = (&w[2 * i + 1], &a[2 * i + 1]);
-            let s0 = mul_i8::<I>(zero, x0.codes(), ld(y0.qs.as_ptr().cast()));
-            let s1 = mul_i8::<I>(zero, x1.codes(), ld(y1.qs.as_ptr().cast()));
-            let d0 = _mm256_set1_ps(x0.scale() * h2f(y0.d));
-            let d1 = _mm256_set1_ps(x1.scale() * h2f(y1.d));
-            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
-            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1);
+            let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
+            let (a0, a1) = (ld(y0.qs.as_ptr().cast()), ld(y1.qs.as_ptr().cast()));
+            let (dy0, dy1) = (h2f(y0.d), h2f(y1.d));
+            for m in 0..M {
+                let (x0, x1) = (&w[m][2 * i], &w[m][2 * i + 1]);
+                prefetch_ahead((x0 as *const W).cast(), ahead, 2 * size_of::<W>());
+                let s0 = mul_i8::<I>(zero, x0.codes(), a0);
+                let s1 = mul_i8::<I>(zero, x1.codes(), a1);
+                let d0 = _mm256_set1_ps(x0.scale() * dy0);
+                let d1 = _mm256_set1_ps(x1.scale() * dy1);
+                acc0[m] = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0[m]);
+                acc1[m] = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1[m]);
+            }
         }
-        if w.len() % 2 == 1 {
-            let (x, y) = (&w[w.len() - 1], &a[w.len() - 1]);
-            let s = mul_i8::<I>(zero, x.codes(), ld(y.qs.as_ptr().cast()));
-            let d = _mm256_set1_ps(x.scale() * h2f(y.d));
-            acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc0);
+        if a.len() % 2 == 1 {
+            let y = &a[a.len() - 1];
+            let (ay, dy) = (ld(y.qs.as_ptr().cast()), h2f(y.d));
+            for m in 0..M {
+                let x = &w[m][a.len() - 1];
+                let s = mul_i8::<I>(zero, x.codes(), ay);
+                let d = _mm256_set1_ps(x.scale() * dy);
+                acc0[m] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc0[m]);
+            }
         }
-        hsum(_mm256_add_ps(acc0, acc1))
+        let mut out = [0.0f32; M];
+        for m in 0..M {
+            out[m] = hsum(_mm256_add_ps(acc0[m], acc1[m]));
+        }
+        out
     }
 }
 
@@ -540,14 +601,17 @@ unsafe fn q45k_block(
     }
 }
 
-/// Shared q4_K / q5_K dot.
+/// Shared q4_K / q5_K dot over `M` weight rows (one for the dot, four for the GEMV): every
+/// row goes through the same operations in the same order whatever `M` is, and each weight
+/// block read is followed by a prefetch of the bytes `ahead` further (0: none).
 ///
 /// # Safety
 /// AVX2 + FMA + F16C; equal lengths.
 #[inline(always)]
-unsafe fn dot_q45k<W>(
-    w: &[W],
+unsafe fn dot_q45k<W, const M: usize>(
+    w: [&[W]; M],
     a: &[BlockQ8K],
+    ahead: usize,
     parts: impl Fn(
         &W,
     ) -> (
@@ -557,20 +621,32 @@ unsafe fn dot_q45k<W>(
         f16,
         f16,
     ),
-) -> f32 {
+) -> [f32; M] {
     // SAFETY: features per the caller; helpers load inside blocks.
     unsafe {
-        let mut acc = _mm256_setzero_ps();
-        let mut accm = _mm_setzero_ps();
-        for (x, y) in w.iter().zip(a) {
-            let (qs, qh, scales, d, dmin) = parts(x);
-            let (sc, m) = unpack_scales_mins_k4(scales);
-            let pm = mins_dot(y, &m);
-            accm = _mm_fmadd_ps(_mm_set1_ps(h2f(dmin) * y.d), _mm_cvtepi32_ps(pm), accm);
-            let sumi = q45k_block(qs, qh, &sc, y);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(d) * y.d), _mm256_cvtepi32_ps(sumi), acc);
+        let mut acc = [_mm256_setzero_ps(); M];
+        let mut accm = [_mm_setzero_ps(); M];
+        for (i, y) in a.iter().enumerate() {
+            for m in 0..M {
+                let x = &w[m][i];
+                prefetch_ahead((x as *const W).cast(), ahead, size_of::<W>());
+                let (qs, qh, scales, d, dmin) = parts(x);
+                let (sc, mins) = unpack_scales_mins_k4(scales);
+                let pm = mins_dot(y, &mins);
+                accm[m] = _mm_fmadd_ps(_mm_set1_ps(h2f(dmin) * y.d), _mm_cvtepi32_ps(pm), accm[m]);
+                let sumi = q45k_block(qs, qh, &sc, y);
+                acc[m] = _mm256_fmadd_ps(
+                    _mm256_set1_ps(h2f(d) * y.d),
+                    _mm256_cvtepi32_ps(sumi),
+                    acc[m],
+                );
+            }
         }
-        hsum(acc) - hsum128(accm)
+        let mut out = [0.0f32; M];
+        for m in 0..M {
+            out[m] = hsum(acc[m]) - hsum128(accm[m]);
+        }
+        out
     }
 }
 
@@ -662,7 +738,17 @@ fn q5k_parts(x: &BlockQ5K) -> (&[u8; 128], Option<&[u8; 32]>, &[u8; 12], f16, f1
 #[inline(always)]
 pub(crate) unsafe fn dot_q4k(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
     // SAFETY: forwarded contract.
-    unsafe { dot_q45k(w, a, q4k_parts) }
+    unsafe { dot_q45k([w], a, 0, q4k_parts)[0] }
+}
+
+/// Four q4_K rows · one q8_K row (the GEMV kernel), with prefetch `ahead` bytes on.
+///
+/// # Safety
+/// See the module docs.
+#[inline(always)]
+pub(crate) unsafe fn dot_q4k_4rows(w: [&[BlockQ4K]; 4], a: &[BlockQ8K], ahead: usize) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    unsafe { dot_q45k(w, a, ahead, q4k_parts) }
 }
 
 /// q4_K · four q8_K rows.
@@ -682,7 +768,7 @@ pub(crate) unsafe fn dot_q4k_x4(w: &[BlockQ4K], a: [&[BlockQ8K]; 4]) -> [f32; 4]
 #[inline(always)]
 pub(crate) unsafe fn dot_q5k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
     // SAFETY: forwarded contract.
-    unsafe { dot_q45k(w, a, q5k_parts) }
+    unsafe { dot_q45k([w], a, 0, q5k_parts)[0] }
 }
 
 /// q5_K · four q8_K rows.
@@ -814,29 +900,61 @@ unsafe fn q6k_scale_vec(s16: __m256i, pair: i32) -> __m256i {
 /// See the module docs.
 #[inline(always)]
 pub(crate) unsafe fn dot_q6k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: forwarded contract.
+    unsafe { dot_q6k_rows::<1>([w], a, 0)[0] }
+}
+
+/// Four q6_K rows · one q8_K row (the GEMV kernel), with prefetch `ahead` bytes on.
+///
+/// # Safety
+/// See the module docs.
+#[inline(always)]
+pub(crate) unsafe fn dot_q6k_4rows(w: [&[BlockQ6K]; 4], a: &[BlockQ8K], ahead: usize) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    unsafe { dot_q6k_rows::<4>(w, a, ahead) }
+}
+
+/// `M` q6_K rows · one q8_K row; every row goes through the same operations in the same
+/// order whatever `M` is.
+///
+/// # Safety
+/// See the module docs.
+#[inline(always)]
+unsafe fn dot_q6k_rows<const M: usize>(
+    w: [&[BlockQ6K]; M],
+    a: &[BlockQ8K],
+    ahead: usize,
+) -> [f32; M] {
     // SAFETY: features per the caller; loads inside blocks.
     unsafe {
-        let mut acc = _mm256_setzero_ps();
-        for (x, y) in w.iter().zip(a) {
-            let s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr().cast()));
-            let corr = _mm256_madd_epi16(s16, ld(y.bsums.as_ptr().cast()));
-            let mut sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<5>(corr));
-            for h in 0..2 {
-                let v = q6k_half(x, h);
-                for (k, vk) in v.into_iter().enumerate() {
-                    let p =
-                        _mm256_maddubs_epi16(vk, ld(y.qs.as_ptr().add(128 * h + 32 * k).cast()));
-                    let sv = q6k_scale_vec(s16, (4 * h + k) as i32);
-                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sv));
+        let mut acc = [_mm256_setzero_ps(); M];
+        for (i, y) in a.iter().enumerate() {
+            for m in 0..M {
+                let x = &w[m][i];
+                prefetch_ahead((x as *const BlockQ6K).cast(), ahead, size_of::<BlockQ6K>());
+                let s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr().cast()));
+                let corr = _mm256_madd_epi16(s16, ld(y.bsums.as_ptr().cast()));
+                let mut sumi =
+                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<5>(corr));
+                for h in 0..2 {
+                    let v = q6k_half(x, h);
+                    for (k, vk) in v.into_iter().enumerate() {
+                        let p = _mm256_maddubs_epi16(
+                            vk,
+                            ld(y.qs.as_ptr().add(128 * h + 32 * k).cast()),
+                        );
+                        let sv = q6k_scale_vec(s16, (4 * h + k) as i32);
+                        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sv));
+                    }
                 }
+                acc[m] = _mm256_fmadd_ps(
+                    _mm256_set1_ps(h2f(x.d) * y.d),
+                    _mm256_cvtepi32_ps(sumi),
+                    acc[m],
+                );
             }
-            acc = _mm256_fmadd_ps(
-                _mm256_set1_ps(h2f(x.d) * y.d),
-                _mm256_cvtepi32_ps(sumi),
-                acc,
-            );
         }
-        hsum(acc)
+        hsum_each(&acc)
     }
 }
 

@@ -31,7 +31,7 @@ use core::mem::size_of;
 use ingot_quant::blocks::{BlockQ4K, BlockQ6K, BlockQ8K};
 
 use super::prefetch_ahead;
-use super::simd::{h2f, hsum, hsum128, ld, mins_dot};
+use super::simd::{h2f, hsum, hsum128, hsum_each, ld, mins_dot};
 use crate::kernels::scalar::unpack_scales_mins_k4;
 
 /// `vpermw` indices for q4_K step j: sub-block 2j's scale in the 16 words of the low half,
@@ -216,11 +216,7 @@ pub(crate) unsafe fn dot_q6k_rows<const R: usize>(
                 );
             }
         }
-        let mut out = [0.0f32; R];
-        for r in 0..R {
-            out[r] = hsum(acc[r]);
-        }
-        out
+        hsum_each(&acc)
     }
 }
 
