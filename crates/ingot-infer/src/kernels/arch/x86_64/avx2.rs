@@ -34,7 +34,8 @@ super::simd_table!(
             rows4 simd::dot_type0_4rows::<Avx2, BlockQ4_0>;
         q5_0: simd::dot_type0::<Avx2, BlockQ5_0>, simd::dot_type0_x4::<Avx2, BlockQ5_0>,
             rows4 simd::dot_type0_4rows::<Avx2, BlockQ5_0>;
-        q4_1: simd::dot_type1::<Avx2, BlockQ4_1>;
+        q4_1: simd::dot_type1::<Avx2, BlockQ4_1>,
+            rows4 simd::dot_type1_4rows::<Avx2, BlockQ4_1>;
         q4_k: simd::dot_q4k, rows4 simd::dot_q4k_4rows;
         q6_k: simd::dot_q6k, rows4 simd::dot_q6k_4rows;
     }

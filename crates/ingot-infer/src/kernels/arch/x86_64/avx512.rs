@@ -47,7 +47,8 @@ mod plain {
             q5_0: simd::dot_type0::<super::NoVnni, BlockQ5_0>,
                 simd::dot_type0_x4::<super::NoVnni, BlockQ5_0>,
             rows4 simd::dot_type0_4rows::<super::NoVnni, BlockQ5_0>;
-            q4_1: simd::dot_type1::<super::NoVnni, BlockQ4_1>;
+            q4_1: simd::dot_type1::<super::NoVnni, BlockQ4_1>,
+            rows4 simd::dot_type1_4rows::<super::NoVnni, BlockQ4_1>;
             q4_k: simd::dot_q4k, rows4 simd::dot_q4k_4rows;
             q6_k: simd::dot_q6k, rows4 simd::dot_q6k_4rows;
         }

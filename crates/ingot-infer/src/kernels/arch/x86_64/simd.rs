@@ -423,20 +423,61 @@ unsafe fn type1_step<I: Isa, W: Type1>(x: &W, y: &BlockQ8_1, acc: &mut __m256, s
 /// See the module docs; `w.len() == a.len()`.
 #[inline(always)]
 pub(crate) unsafe fn dot_type1<I: Isa, W: Type1>(w: &[W], a: &[BlockQ8_1]) -> f32 {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type1_rows::<I, W, 1>([w], a, 0)[0] }
+}
+
+/// Four type-1 weight rows · one q8_1 row (the GEMV kernel); row r's result is
+/// `dot_type1(w[r], a)` bit for bit. Each pair of weight blocks read is followed by a
+/// prefetch of the bytes `ahead` further (0: none).
+///
+/// # Safety
+/// See the module docs; every `w[r].len() == a.len()`.
+#[inline(always)]
+pub(crate) unsafe fn dot_type1_4rows<I: Isa, W: Type1>(
+    w: [&[W]; 4],
+    a: &[BlockQ8_1],
+    ahead: usize,
+) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    unsafe { dot_type1_rows::<I, W, 4>(w, a, ahead) }
+}
+
+/// `M` type-1 weight rows · one q8_1 row; every row goes through the same operations in the
+/// same order whatever `M` is.
+///
+/// # Safety
+/// See the module docs; all slices have the same length.
+#[inline(always)]
+unsafe fn dot_type1_rows<I: Isa, W: Type1, const M: usize>(
+    w: [&[W]; M],
+    a: &[BlockQ8_1],
+    ahead: usize,
+) -> [f32; M] {
     // SAFETY: features per the caller; every load is inside a block.
     unsafe {
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let (mut summ0, mut summ1) = (0.0f32, 0.0f32);
-        let pairs = w.len() / 2;
+        let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); M], [_mm256_setzero_ps(); M]);
+        let (mut summ0, mut summ1) = ([0.0f32; M], [0.0f32; M]);
+        let pairs = a.len() / 2;
         for i in 0..pairs {
-            type1_step::<I, W>(&w[2 * i], &a[2 * i], &mut acc0, &mut summ0);
-            type1_step::<I, W>(&w[2 * i + 1], &a[2 * i + 1], &mut acc1, &mut summ1);
+            for m in 0..M {
+                let x = &w[m][2 * i..2 * i + 2];
+                prefetch_ahead(x.as_ptr().cast(), ahead, 2 * size_of::<W>());
+                type1_step::<I, W>(&x[0], &a[2 * i], &mut acc0[m], &mut summ0[m]);
+                type1_step::<I, W>(&x[1], &a[2 * i + 1], &mut acc1[m], &mut summ1[m]);
+            }
         }
-        if w.len() % 2 == 1 {
-            let last = w.len() - 1;
-            type1_step::<I, W>(&w[last], &a[last], &mut acc0, &mut summ0);
+        if a.len() % 2 == 1 {
+            let last = a.len() - 1;
+            for m in 0..M {
+                type1_step::<I, W>(&w[m][last], &a[last], &mut acc0[m], &mut summ0[m]);
+            }
         }
-        hsum(_mm256_add_ps(acc0, acc1)) + (summ0 + summ1)
+        let mut out = [0.0f32; M];
+        for m in 0..M {
+            out[m] = hsum(_mm256_add_ps(acc0[m], acc1[m])) + (summ0[m] + summ1[m]);
+        }
+        out
     }
 }
 
@@ -769,6 +810,16 @@ pub(crate) unsafe fn dot_q4k_x4(w: &[BlockQ4K], a: [&[BlockQ8K]; 4]) -> [f32; 4]
 pub(crate) unsafe fn dot_q5k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
     // SAFETY: forwarded contract.
     unsafe { dot_q45k([w], a, 0, q5k_parts)[0] }
+}
+
+/// Four q5_K rows · one q8_K row (the GEMV kernel), with prefetch `ahead` bytes on.
+///
+/// # Safety
+/// See the module docs.
+#[inline(always)]
+pub(crate) unsafe fn dot_q5k_4rows(w: [&[BlockQ5K]; 4], a: &[BlockQ8K], ahead: usize) -> [f32; 4] {
+    // SAFETY: forwarded contract.
+    unsafe { dot_q45k(w, a, ahead, q5k_parts) }
 }
 
 /// q5_K · four q8_K rows.
