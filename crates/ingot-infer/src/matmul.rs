@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! quantize x once per call (the weight type's activation type, one row per token)
-//! n < 4      (GEMV): groups of 4 rows split across rayon threads;
-//!            y[t][r..r+4] = dot_4rows(W[r..r+4], xq[t]) (each activation block loaded once
-//!            for four rows; bit for bit four dots), with the group ≥ 2 KiB ahead
-//!            prefetched (streaming W from DRAM)
+//! n < 4      (GEMV), the level has a four-row kernel for the type: groups of 4 rows split
+//!            across rayon threads; y[t][r..r+4] = dot_4rows(W[r..r+4], xq[t]) (each
+//!            activation block loaded once for four rows; bit for bit four dots), the kernel
+//!            prefetching the next group as it reads (streaming W from DRAM)
+//! n < 4      otherwise: rows split across threads, y[t][r] = dot(W[r], xq[t]), each row
+//!            prefetching the row ≥ 2 KiB ahead
 //! n ≥ 8 (K-quants: n ≥ 24) and the level has panel kernels (scalar reference, AVX-512 VNNI) and the type is
 //!            q8_0/q4_0/q5_0/q4_1/q5_1/q4_K/q5_K/q6_K  (panel GEMM, see kernels::panel):
 //!            repack W into 16-row interleaved panels (parallel over panels), build the

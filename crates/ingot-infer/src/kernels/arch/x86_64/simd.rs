@@ -584,22 +584,32 @@ pub(crate) unsafe fn dequant_type1<W: Type1>(w: &[W], out: &mut [f32]) {
 // K-quants.
 // ---------------------------------------------------------------------------------------
 
-/// Σ_s m_s·(bsums[2s] + bsums[2s+1]) as 4 i32 lanes.
+/// bsums[2s] + bsums[2s+1]: the activation sums of a q8_K block's eight 32-element
+/// sub-blocks, as i16 lanes. Depends on the activations only, so the multi-row kernels compute
+/// it once per block for all rows.
 ///
 /// # Safety
 /// AVX2.
 #[inline(always)]
-pub(crate) unsafe fn mins_dot(y: &BlockQ8K, m: &[u8; 8]) -> __m128i {
-    // SAFETY: bsums is 32 bytes, m 8 bytes; AVX2.
+pub(crate) unsafe fn bsum_pairs(y: &BlockQ8K) -> __m128i {
+    // SAFETY: bsums is 32 bytes; AVX2.
     unsafe {
         let bs = ld(y.bsums.as_ptr().cast());
-        let pairs = _mm_hadd_epi16(
+        _mm_hadd_epi16(
             _mm256_castsi256_si128(bs),
             _mm256_extracti128_si256::<1>(bs),
-        );
-        let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr().cast()));
-        _mm_madd_epi16(pairs, mins)
+        )
     }
+}
+
+/// Σ_s m_s·(bsums[2s] + bsums[2s+1]) as 4 i32 lanes, from [`bsum_pairs`].
+///
+/// # Safety
+/// AVX2.
+#[inline(always)]
+pub(crate) unsafe fn mins_dot(pairs: __m128i, m: &[u8; 8]) -> __m128i {
+    // SAFETY: m is 8 bytes; AVX2.
+    unsafe { _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr().cast()))) }
 }
 
 /// One q4_K/q5_K super-block's Σ_s sc_s·Σ c·a as i32 lanes; `hbits` adds Q5_K's fifth bits.
@@ -668,12 +678,13 @@ unsafe fn dot_q45k<W, const M: usize>(
         let mut acc = [_mm256_setzero_ps(); M];
         let mut accm = [_mm_setzero_ps(); M];
         for (i, y) in a.iter().enumerate() {
+            let pairs = bsum_pairs(y);
             for m in 0..M {
                 let x = &w[m][i];
                 prefetch_ahead((x as *const W).cast(), ahead, size_of::<W>());
                 let (qs, qh, scales, d, dmin) = parts(x);
                 let (sc, mins) = unpack_scales_mins_k4(scales);
-                let pm = mins_dot(y, &mins);
+                let pm = mins_dot(pairs, &mins);
                 accm[m] = _mm_fmadd_ps(_mm_set1_ps(h2f(dmin) * y.d), _mm_cvtepi32_ps(pm), accm[m]);
                 let sumi = q45k_block(qs, qh, &sc, y);
                 acc[m] = _mm256_fmadd_ps(
@@ -746,7 +757,7 @@ unsafe fn dot_q45k_x4<W>(
             }
             for t in 0..4 {
                 let y = &a[t][i];
-                let pm = mins_dot(y, &m);
+                let pm = mins_dot(bsum_pairs(y), &m);
                 accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * y.d), _mm_cvtepi32_ps(pm), accm[t]);
                 acc[t] =
                     _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
@@ -980,11 +991,12 @@ unsafe fn dot_q6k_rows<const M: usize>(
     unsafe {
         let mut acc = [_mm256_setzero_ps(); M];
         for (i, y) in a.iter().enumerate() {
+            let bsums = ld(y.bsums.as_ptr().cast());
             for m in 0..M {
                 let x = &w[m][i];
                 prefetch_ahead((x as *const BlockQ6K).cast(), ahead, size_of::<BlockQ6K>());
                 let s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr().cast()));
-                let corr = _mm256_madd_epi16(s16, ld(y.bsums.as_ptr().cast()));
+                let corr = _mm256_madd_epi16(s16, bsums);
                 let mut sumi =
                     _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<5>(corr));
                 for h in 0..2 {

@@ -31,7 +31,7 @@ use core::mem::size_of;
 use ingot_quant::blocks::{BlockQ4K, BlockQ6K, BlockQ8K};
 
 use super::prefetch_ahead;
-use super::simd::{h2f, hsum, hsum128, hsum_each, ld, mins_dot};
+use super::simd::{bsum_pairs, h2f, hsum, hsum128, hsum_each, ld, mins_dot};
 use crate::kernels::scalar::unpack_scales_mins_k4;
 
 /// `vpermw` indices for q4_K step j: sub-block 2j's scale in the 16 words of the low half,
@@ -121,11 +121,12 @@ pub(crate) unsafe fn dot_q4k_rows<const R: usize>(
             for (j, v) in yq.iter_mut().enumerate() {
                 *v = ld64(y.qs.as_ptr().add(64 * j).cast());
             }
+            let pairs = bsum_pairs(y);
             for r in 0..R {
                 let x = &w[r][i];
                 prefetch_ahead((x as *const BlockQ4K).cast(), ahead, size_of::<BlockQ4K>());
                 let (sc, m) = unpack_scales_mins_k4(&x.scales);
-                let pm = mins_dot(y, &m);
+                let pm = mins_dot(pairs, &m);
                 accm[r] =
                     _mm_fmadd_ps(_mm_set1_ps(h2f(x.dmin) * y.d), _mm_cvtepi32_ps(pm), accm[r]);
                 let sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set1_epi64x(
