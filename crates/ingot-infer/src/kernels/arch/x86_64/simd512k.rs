@@ -5,16 +5,19 @@
 //! instructions on per-32-byte bookkeeping (a scalar scale broadcast per sub-block, separate
 //! `madd` and `add`), which held q4_K at ≈ 20 cycles per super-block, compute-bound even when
 //! W streams from DRAM. Here each step covers 64 consecutive activation bytes:
-//! - q4_K: one 32-byte chunk of nibbles is broadcast to both halves of a register and the
-//!   upper half shifted by 4, so the register holds sub-blocks 2j and 2j+1 in element order,
-//!   matching one 64-byte activation load;
+//! - q4_K: each 64-byte load of nibbles gives two code vectors (low nibbles: sub-blocks 4h and
+//!   4h+2; high nibbles: 4h+1 and 4h+3), one shift and two `and`s for 128 codes; the
+//!   activations are rearranged to match once per super-block, shared by all rows. `d` and
+//!   `dmin` are one dword: one conversion and one multiply for both;
 //! - q6_K: 64 bytes of `ql` and the 32 bytes of `qh` broadcast to both halves give two code
 //!   vectors per half super-block;
 //! - the sub-block scales are one `vpermw` from the 8 (q4_K) or 16 (q6_K) scales widened
 //!   once per super-block, and `vpdpwssd` does `madd` + `add`.
 //!
-//! The integer sums per super-block are exactly the 256-bit bodies' (the upper and lower
-//! halves are added into the same eight i32 lanes the 256-bit body accumulates), and the float
+//! The integer sums per super-block are exactly the 256-bit bodies' (whichever sub-block a half
+//! holds, its i32 lane l covers that sub-block's elements 4l..4l+4, and the halves are added
+//! into the same eight i32 lanes the 256-bit body accumulates; integer addition is exact in any
+//! order), and the float
 //! steps after them are the same operations in the same order, so every result equals the
 //! 256-bit body's bit for bit (tested in `tests/kernels_simd.rs`).
 //!
@@ -34,18 +37,19 @@ use super::prefetch_ahead;
 use super::simd::{bsum_pairs, h2f, hsum, hsum128, hsum_each, ld, mins_dot};
 use crate::kernels::scalar::unpack_scales_mins_k4;
 
-/// `vpermw` indices for q4_K step j: sub-block 2j's scale in the 16 words of the low half,
-/// 2j+1's in the high half (the 8 scales widened to words in the low 128 bits).
+/// `vpermw` indices for q4_K code vector v = 2h + n (h: which 64 bytes of `qs`, n: low or high
+/// nibbles): sub-block 4h + n's scale in the 16 words of the low half, 4h + n + 2's in the high
+/// half (the 8 scales widened to words in the low 128 bits).
 const Q4K_SCALE_IDX: [[i16; 32]; 4] = {
     let mut idx = [[0i16; 32]; 4];
-    let mut j = 0;
-    while j < 4 {
+    let mut v = 0;
+    while v < 4 {
         let mut l = 0;
         while l < 32 {
-            idx[j][l] = (2 * j + l / 16) as i16;
+            idx[v][l] = (4 * (v / 2) + v % 2 + 2 * (l / 16)) as i16;
             l += 1;
         }
-        j += 1;
+        v += 1;
     }
     idx
 };
@@ -96,6 +100,14 @@ unsafe fn fold(s: __m512i) -> __m256i {
     unsafe { _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s)) }
 }
 
+/// A q4_K block's `d` (low half) and `dmin` (high half) as one i32, read as the layout stores
+/// them.
+#[inline(always)]
+fn d_dmin(x: &BlockQ4K) -> i32 {
+    const { assert!(core::mem::offset_of!(BlockQ4K, dmin) == core::mem::offset_of!(BlockQ4K, d) + 2) };
+    (u32::from(x.dmin.to_bits()) << 16 | u32::from(x.d.to_bits())) as i32
+}
+
 /// `R` q4_K rows · one q8_K row (see the module docs).
 ///
 /// # Safety
@@ -117,30 +129,46 @@ pub(crate) unsafe fn dot_q4k_rows<const R: usize>(
         let mut acc = [_mm256_setzero_ps(); R];
         let mut accm = [_mm_setzero_ps(); R];
         for (i, y) in a.iter().enumerate() {
+            // Activations in the code vectors' order: yq[2h + n] holds sub-blocks 4h + n and
+            // 4h + n + 2 (32 bytes each), once per super-block for all rows.
             let mut yq = [_mm512_setzero_si512(); 4];
-            for (j, v) in yq.iter_mut().enumerate() {
-                *v = ld64(y.qs.as_ptr().add(64 * j).cast());
+            for (v, y2) in yq.iter_mut().enumerate() {
+                let lo = ld(y.qs.as_ptr().add(128 * (v / 2) + 32 * (v % 2)).cast());
+                let hi = ld(y.qs.as_ptr().add(128 * (v / 2) + 32 * (v % 2) + 64).cast());
+                *y2 = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
             }
             let pairs = bsum_pairs(y);
+            let yd = _mm_set1_ps(y.d);
             for r in 0..R {
                 let x = &w[r][i];
                 prefetch_ahead((x as *const BlockQ4K).cast(), ahead, size_of::<BlockQ4K>());
                 let (sc, m) = unpack_scales_mins_k4(&x.scales);
+                // `d` and `dmin` are adjacent f16: one broadcast dword, one conversion and one
+                // multiply give [d·y.d, dmin·y.d, …] (the same f32 products as one at a time).
+                let dd = _mm_mul_ps(_mm_cvtph_ps(_mm_set1_epi32(d_dmin(x))), yd);
                 let pm = mins_dot(pairs, &m);
-                accm[r] =
-                    _mm_fmadd_ps(_mm_set1_ps(h2f(x.dmin) * y.d), _mm_cvtepi32_ps(pm), accm[r]);
+                accm[r] = _mm_fmadd_ps(_mm_movehdup_ps(dd), _mm_cvtepi32_ps(pm), accm[r]);
                 let sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set1_epi64x(
                     u64::from_le_bytes(sc) as i64,
                 )));
                 let mut sumi = _mm512_setzero_si512();
-                for j in 0..4 {
-                    let q = ld32x2(x.qs.as_ptr().add(32 * j));
-                    let c = _mm512_and_si512(_mm512_mask_srli_epi16::<4>(q, 0xFFFF_0000, q), m4);
-                    let p = _mm512_maddubs_epi16(c, yq[j]);
-                    sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(idx[j], sc16));
+                for h in 0..2 {
+                    // 64 bytes of nibbles: the low ones are sub-blocks 4h and 4h + 2 in element
+                    // order, the high ones 4h + 1 and 4h + 3.
+                    let q = ld64(x.qs.as_ptr().add(64 * h));
+                    let c = [
+                        _mm512_and_si512(q, m4),
+                        _mm512_and_si512(_mm512_srli_epi16::<4>(q), m4),
+                    ];
+                    for (n, c) in c.into_iter().enumerate() {
+                        let v = 2 * h + n;
+                        let p = _mm512_maddubs_epi16(c, yq[v]);
+                        let s = _mm512_permutexvar_epi16(idx[v], sc16);
+                        sumi = _mm512_dpwssd_epi32(sumi, p, s);
+                    }
                 }
                 acc[r] = _mm256_fmadd_ps(
-                    _mm256_set1_ps(h2f(x.d) * y.d),
+                    _mm256_broadcastss_ps(dd),
                     _mm256_cvtepi32_ps(fold(sumi)),
                     acc[r],
                 );
