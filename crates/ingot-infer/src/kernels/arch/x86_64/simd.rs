@@ -612,6 +612,16 @@ pub(crate) unsafe fn mins_dot(pairs: __m128i, m: &[u8; 8]) -> __m128i {
     unsafe { _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr().cast()))) }
 }
 
+/// `vpshufb` control broadcasting word `k` of each 128-bit half to all its words.
+///
+/// # Safety
+/// AVX.
+#[inline(always)]
+unsafe fn word_broadcast(k: usize) -> __m256i {
+    // SAFETY: register-only intrinsic.
+    unsafe { _mm256_set1_epi16((0x0101 * k as i16 * 2) + 0x0100) }
+}
+
 /// One q4_K/q5_K super-block's Σ_s sc_s·Σ c·a as i32 lanes; `hbits` adds Q5_K's fifth bits.
 ///
 /// # Safety
@@ -631,6 +641,10 @@ unsafe fn q45k_block(
             Some(h) => ld(h.as_ptr()),
             None => _mm256_setzero_si256(),
         };
+        // The 8 scales widened to words in both 128-bit halves once; each sub-block's scale is
+        // then one `vpshufb` broadcast instead of a scalar move and `vpbroadcastw`.
+        let sc16 =
+            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr().cast())));
         let mut sumi = _mm256_setzero_si256();
         for j in 0..4 {
             let q = ld(qs.as_ptr().add(32 * j));
@@ -643,8 +657,8 @@ unsafe fn q45k_block(
             }
             let plo = _mm256_maddubs_epi16(lo, ld(y.qs.as_ptr().add(64 * j).cast()));
             let phi = _mm256_maddubs_epi16(hi, ld(y.qs.as_ptr().add(64 * j + 32).cast()));
-            let slo = _mm256_set1_epi16(sc[2 * j] as i16);
-            let shi = _mm256_set1_epi16(sc[2 * j + 1] as i16);
+            let slo = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j));
+            let shi = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j + 1));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, slo));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, shi));
         }
@@ -679,19 +693,21 @@ unsafe fn dot_q45k<W, const M: usize>(
         let mut accm = [_mm_setzero_ps(); M];
         for (i, y) in a.iter().enumerate() {
             let pairs = bsum_pairs(y);
+            let yd = _mm_set1_ps(y.d);
             for m in 0..M {
                 let x = &w[m][i];
                 prefetch_ahead((x as *const W).cast(), ahead, size_of::<W>());
                 let (qs, qh, scales, d, dmin) = parts(x);
                 let (sc, mins) = unpack_scales_mins_k4(scales);
+                // [d·y.d, dmin·y.d, …] with one conversion and one multiply (the same f32
+                // products as one at a time).
+                let d_dmin = (u32::from(dmin.to_bits()) << 16 | u32::from(d.to_bits())) as i32;
+                let dd = _mm_mul_ps(_mm_cvtph_ps(_mm_set1_epi32(d_dmin)), yd);
                 let pm = mins_dot(pairs, &mins);
-                accm[m] = _mm_fmadd_ps(_mm_set1_ps(h2f(dmin) * y.d), _mm_cvtepi32_ps(pm), accm[m]);
+                accm[m] = _mm_fmadd_ps(_mm_movehdup_ps(dd), _mm_cvtepi32_ps(pm), accm[m]);
                 let sumi = q45k_block(qs, qh, &sc, y);
-                acc[m] = _mm256_fmadd_ps(
-                    _mm256_set1_ps(h2f(d) * y.d),
-                    _mm256_cvtepi32_ps(sumi),
-                    acc[m],
-                );
+                acc[m] =
+                    _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc[m]);
             }
         }
         let mut out = [0.0f32; M];
@@ -729,6 +745,8 @@ unsafe fn dot_q45k_x4<W>(
         for (i, x) in w.iter().enumerate() {
             let (qs, qh, scales, d, dmin) = parts(x);
             let (sc, m) = unpack_scales_mins_k4(scales);
+            let sc16 =
+                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr().cast())));
             let (d, dmin) = (h2f(d), h2f(dmin));
             let mut hb = match qh {
                 Some(h) => ld(h.as_ptr()),
@@ -744,8 +762,8 @@ unsafe fn dot_q45k_x4<W>(
                     hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16::<3>(hb), b4));
                     hb = _mm256_srli_epi16::<2>(hb);
                 }
-                let slo = _mm256_set1_epi16(sc[2 * j] as i16);
-                let shi = _mm256_set1_epi16(sc[2 * j + 1] as i16);
+                let slo = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j));
+                let shi = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j + 1));
                 for t in 0..4 {
                     let y = &a[t][i];
                     let plo = _mm256_maddubs_epi16(lo, ld(y.qs.as_ptr().add(64 * j).cast()));
