@@ -612,6 +612,30 @@ pub(crate) unsafe fn mins_dot(pairs: __m128i, m: &[u8; 8]) -> __m128i {
     unsafe { _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr().cast()))) }
 }
 
+/// [d·y_d, dmin·y_d, d·y_d, dmin·y_d]: a K-quant block's two f16 super-block scales times the
+/// activation scale with one conversion and one multiply (the same f32 products as one at a
+/// time; the two f16 are adjacent in the block, so LLVM loads them as one dword).
+///
+/// # Safety
+/// AVX + F16C.
+#[inline(always)]
+pub(crate) unsafe fn scale_pair(d: f16, dmin: f16, yd: __m128) -> __m128 {
+    let bits = (u32::from(dmin.to_bits()) << 16 | u32::from(d.to_bits())) as i32;
+    // SAFETY: register-only intrinsics; the caller guarantees F16C.
+    unsafe { _mm_mul_ps(_mm_cvtph_ps(_mm_set1_epi32(bits)), yd) }
+}
+
+/// The 8 sub-block scales of a q4_K/q5_K block widened to words, in both 128-bit halves (the
+/// source [`word_broadcast`] picks from).
+///
+/// # Safety
+/// AVX2.
+#[inline(always)]
+unsafe fn scale_words(sc: &[u8; 8]) -> __m256i {
+    // SAFETY: an 8-byte load inside `sc`; register intrinsics.
+    unsafe { _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr().cast()))) }
+}
+
 /// `vpshufb` control broadcasting word `k` of each 128-bit half to all its words.
 ///
 /// # Safety
@@ -643,8 +667,7 @@ unsafe fn q45k_block(
         };
         // The 8 scales widened to words in both 128-bit halves once; each sub-block's scale is
         // then one `vpshufb` broadcast instead of a scalar move and `vpbroadcastw`.
-        let sc16 =
-            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr().cast())));
+        let sc16 = scale_words(sc);
         let mut sumi = _mm256_setzero_si256();
         for j in 0..4 {
             let q = ld(qs.as_ptr().add(32 * j));
@@ -701,8 +724,7 @@ unsafe fn dot_q45k<W, const M: usize>(
                 let (sc, mins) = unpack_scales_mins_k4(scales);
                 // [d·y.d, dmin·y.d, …] with one conversion and one multiply (the same f32
                 // products as one at a time).
-                let d_dmin = (u32::from(dmin.to_bits()) << 16 | u32::from(d.to_bits())) as i32;
-                let dd = _mm_mul_ps(_mm_cvtph_ps(_mm_set1_epi32(d_dmin)), yd);
+                let dd = scale_pair(d, dmin, yd);
                 let pm = mins_dot(pairs, &mins);
                 accm[m] = _mm_fmadd_ps(_mm_movehdup_ps(dd), _mm_cvtepi32_ps(pm), accm[m]);
                 let sumi = q45k_block(qs, qh, &sc, y);
@@ -745,8 +767,7 @@ unsafe fn dot_q45k_x4<W>(
         for (i, x) in w.iter().enumerate() {
             let (qs, qh, scales, d, dmin) = parts(x);
             let (sc, m) = unpack_scales_mins_k4(scales);
-            let sc16 =
-                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr().cast())));
+            let sc16 = scale_words(&sc);
             let (d, dmin) = (h2f(d), h2f(dmin));
             let mut hb = match qh {
                 Some(h) => ld(h.as_ptr()),

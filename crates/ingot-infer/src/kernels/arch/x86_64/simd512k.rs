@@ -34,7 +34,7 @@ use core::mem::size_of;
 use ingot_quant::blocks::{BlockQ4K, BlockQ6K, BlockQ8K};
 
 use super::prefetch_ahead;
-use super::simd::{bsum_pairs, h2f, hsum, hsum128, hsum_each, ld, mins_dot};
+use super::simd::{bsum_pairs, h2f, hsum, hsum128, hsum_each, ld, mins_dot, scale_pair};
 use crate::kernels::scalar::unpack_scales_mins_k4;
 
 /// `vpermw` indices for q4_K code vector v = 2h + n (h: which 64 bytes of `qs`, n: low or high
@@ -127,14 +127,6 @@ unsafe fn fold(s: __m512i) -> __m256i {
     unsafe { _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s)) }
 }
 
-/// A q4_K block's `d` (low half) and `dmin` (high half) as one i32, read as the layout stores
-/// them.
-#[inline(always)]
-fn d_dmin(x: &BlockQ4K) -> i32 {
-    const { assert!(core::mem::offset_of!(BlockQ4K, dmin) == core::mem::offset_of!(BlockQ4K, d) + 2) };
-    (u32::from(x.dmin.to_bits()) << 16 | u32::from(x.d.to_bits())) as i32
-}
-
 /// `R` q4_K rows · one q8_K row (see the module docs).
 ///
 /// # Safety
@@ -145,8 +137,8 @@ pub(crate) unsafe fn dot_q4k_rows<const R: usize>(
     a: &[BlockQ8K],
     ahead: usize,
 ) -> [f32; R] {
-    // SAFETY: features per the caller; every load is inside a block (qs 128 B read as four
-    // 32-byte chunks, y.qs 256 B as four 64-byte steps, scales 8 B copied to a local).
+    // SAFETY: features per the caller; every load is inside a block (qs 128 B read as two
+    // 64-byte halves, y.qs 256 B as eight 32-byte chunks, scales 8 B copied to a local).
     unsafe {
         let m4 = _mm512_set1_epi8(0x0f);
         let mut idx = [_mm512_setzero_si512(); 4];
@@ -170,9 +162,7 @@ pub(crate) unsafe fn dot_q4k_rows<const R: usize>(
                 let x = &w[r][i];
                 prefetch_ahead((x as *const BlockQ4K).cast(), ahead, size_of::<BlockQ4K>());
                 let (sc, m) = unpack_scales_mins_k4(&x.scales);
-                // `d` and `dmin` are adjacent f16: one broadcast dword, one conversion and one
-                // multiply give [d·y.d, dmin·y.d, …] (the same f32 products as one at a time).
-                let dd = _mm_mul_ps(_mm_cvtph_ps(_mm_set1_epi32(d_dmin(x))), yd);
+                let dd = scale_pair(x.d, x.dmin, yd);
                 let pm = mins_dot(pairs, &m);
                 accm[r] = _mm_fmadd_ps(_mm_movehdup_ps(dd), _mm_cvtepi32_ps(pm), accm[r]);
                 let sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set1_epi64x(
